@@ -1,0 +1,38 @@
+"""Bearer tokens, and the one session per request that carries the work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from shoal.control.tokens import authenticate
+
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """The request's transaction; committed before the response leaves."""
+    services = request.app.state.services
+    with services.db.transaction() as session:
+        yield session
+    if session.info.get("wake_engine"):
+        services.wake_engine()
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def authorized(
+    request: Request, session: Session = Depends(db_session, scope="function")
+):
+    scope = "read" if request.method in READ_METHODS else "write"
+    return authenticate(session, _bearer(request), scope)
+
+
+Db = Depends(db_session, scope="function")
+Auth = Depends(authorized, scope="function")

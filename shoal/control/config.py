@@ -1,0 +1,151 @@
+"""Shoal's settings: defaults, then a YAML file, then ``SHOAL_*`` variables.
+
+The file is the one named by ``SHOAL_CONFIG`` (default
+``/etc/shoal/shoal.yaml``); a missing file is not an error. Nested values
+use ``__`` in variable names, e.g. ``SHOAL_NETWORK__CIDR=10.9.0.0/24``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path("/etc/shoal/shoal.yaml")
+
+
+class SizeConfig(BaseModel):
+    slug: str
+    vcpus: int
+    memory: int = Field(description="MiB, a multiple of 8")
+    disk: int = Field(description="GiB")
+    transfer: float = 1.0
+    price_monthly: float = 0.0
+    price_hourly: float = 0.0
+    description: str = "Basic"
+    available: bool = True
+
+
+class RegionConfig(BaseModel):
+    slug: str = "lab1"
+    name: str = "Homelab 1"
+    available: bool = True
+    features: list[str] = ["metadata", "install_agent"]
+
+
+class NetworkConfig(BaseModel):
+    """The libvirt network every droplet's public interface joins."""
+
+    name: str = "shoal-public"
+    bridge: str = "shoalbr0"
+    cidr: str = "10.118.0.0/24"
+    # "nat" gives guests a way out through the host; "none" keeps them on the
+    # bridge only, which is what the demo and the tests use.
+    forward: str = "nat"
+    nameservers: list[str] = []
+
+    @field_validator("cidr")
+    @classmethod
+    def _is_network(cls, value: str) -> str:
+        net = ipaddress.IPv4Network(value)
+        if net.prefixlen > 29:
+            raise ValueError("the droplet network needs at least a /29")
+        return str(net)
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.cidr)
+
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        return self.network.network_address + 1
+
+
+def _default_sizes() -> list[SizeConfig]:
+    # The smallest shared-CPU plans DigitalOcean sells, with its prices, so
+    # that scripts written against DigitalOcean find the slugs they know.
+    plans = [
+        ("s-1vcpu-512mb-10gb", 1, 512, 10, 0.5, 4.0),
+        ("s-1vcpu-1gb", 1, 1024, 25, 1.0, 6.0),
+        ("s-1vcpu-2gb", 1, 2048, 50, 2.0, 12.0),
+        ("s-2vcpu-2gb", 2, 2048, 60, 3.0, 18.0),
+        ("s-2vcpu-4gb", 2, 4096, 80, 4.0, 24.0),
+        ("s-4vcpu-8gb", 4, 8192, 160, 5.0, 48.0),
+    ]
+    return [
+        SizeConfig(
+            slug=slug,
+            vcpus=vcpus,
+            memory=memory,
+            disk=disk,
+            transfer=transfer,
+            price_monthly=monthly,
+            price_hourly=round(monthly / 672, 5),
+        )
+        for slug, vcpus, memory, disk, transfer, monthly in plans
+    ]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHOAL_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    state_dir: Path = Path("/var/lib/shoal")
+    listen: str = "127.0.0.1:8080"
+    database_url: str | None = None
+    public_url: str | None = None
+    libvirt_uri: str = "qemu:///system"
+    virt_type: str = "auto"
+    image_cache_dir: Path = Path("/var/cache/shoal/images")
+    probe_cache_dir: Path = Path("/var/cache/shoal/probe")
+    metadata_address: str = "169.254.169.254"
+    metadata_port: int = 80
+    engine_workers: int = 4
+    droplet_limit: int = 25
+    region: RegionConfig = RegionConfig()
+    sizes: list[SizeConfig] = Field(default_factory=_default_sizes)
+    network: NetworkConfig = NetworkConfig()
+
+    @field_validator("virt_type")
+    @classmethod
+    def _known_virt_type(cls, value: str) -> str:
+        if value not in ("auto", "kvm", "qemu"):
+            raise ValueError("virt_type is one of auto, kvm, qemu")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("SHOAL_CONFIG", DEFAULT_CONFIG_FILE))
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_file)
+        return (init_settings, env_settings, yaml_source)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'shoal.db'}"
+
+    @property
+    def pool_dir(self) -> Path:
+        return self.state_dir / "disks"
+
+    @property
+    def console_dir(self) -> Path:
+        return self.state_dir / "consoles"
+
+    def size(self, slug: str) -> SizeConfig | None:
+        return next((s for s in self.sizes if s.slug == slug), None)

@@ -1,0 +1,194 @@
+"""The action engine: claims recorded actions and makes them true.
+
+One dispatcher thread hands actions to a pool of workers, never two at a
+time for the same droplet. Each handler reports ``completed`` only once
+what the action claims holds on the hypervisor.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import select, update
+
+from shoal.control import actions
+from shoal.control.addresses import free_ipv4, mac_for
+from shoal.control.config import Settings
+from shoal.control.db import Database
+from shoal.control.models import Action, Droplet
+from shoal.control.provision import Machine, Provisioner
+from shoal.hypervisor.errors import HypervisorError
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+
+
+class Engine:
+    def __init__(self, db: Database, settings: Settings, provisioner: Provisioner):
+        self.db = db
+        self.settings = settings
+        self.provisioner = provisioner
+        self.worker_id = f"{socket.gethostname()}:{threading.get_native_id()}"
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._busy: set[int] = set()
+        self._busy_lock = threading.Lock()
+        self._address_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(settings.engine_workers, "shoal-action")
+        self._thread = threading.Thread(
+            target=self._loop, name="shoal-engine", daemon=True
+        )
+        self._handlers: dict[str, Callable[[Action], None]] = {
+            "create": self._create,
+            "destroy": self._destroy,
+        }
+
+    def start(self) -> None:
+        self._release_orphans()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def _release_orphans(self) -> None:
+        # Actions claimed by an earlier run of this host died with it; they
+        # run again, and every handler starts by clearing what it may have
+        # left behind.
+        with self.db.transaction() as session:
+            session.execute(
+                update(Action)
+                .where(
+                    Action.status == actions.IN_PROGRESS, Action.claimed_by.is_not(None)
+                )
+                .values(claimed_by=None)
+            )
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._dispatch()
+            except Exception:
+                log.exception("dispatch failed")
+            self._wakeup.wait(POLL_SECONDS)
+            self._wakeup.clear()
+
+    def _dispatch(self) -> None:
+        with self.db.transaction() as session:
+            pending = session.scalars(
+                select(Action)
+                .where(
+                    Action.status == actions.IN_PROGRESS, Action.claimed_by.is_(None)
+                )
+                .order_by(Action.id)
+            ).all()
+            claimed = [a for a in pending if self._claim(a)]
+        for action in claimed:
+            self._pool.submit(self._run, action)
+
+    def _claim(self, action: Action) -> bool:
+        with self._busy_lock:
+            if action.resource_id in self._busy:
+                return False
+            self._busy.add(action.resource_id)
+        action.claimed_by = self.worker_id
+        return True
+
+    def _run(self, action: Action) -> None:
+        context = (
+            f"action_id={action.id} type={action.type} droplet_id={action.resource_id}"
+        )
+        handler = self._handlers.get(action.type)
+        try:
+            if handler is None:
+                raise NotImplementedError(f"action type {action.type} is not supported")
+            handler(action)
+        except Exception as exc:
+            log.warning("action errored %s error=%s", context, exc)
+            self._finish(action.id, _describe(exc))
+        else:
+            log.info("action completed %s", context)
+        finally:
+            with self._busy_lock:
+                self._busy.discard(action.resource_id)
+            self._wakeup.set()
+
+    def _finish(self, action_id: int, error: str | None = None) -> None:
+        with self.db.transaction() as session:
+            actions.finish(session.get(Action, action_id), error)
+
+    def _machine(self, droplet: Droplet) -> Machine:
+        return Machine(
+            droplet_id=droplet.id,
+            name=droplet.name,
+            vcpus=droplet.vcpus,
+            memory_mib=droplet.memory,
+            disk_gib=droplet.disk,
+            base_image=droplet.image.path,
+            ipv4=droplet.ipv4 or "",
+            mac=droplet.mac or "",
+            public_keys=tuple(droplet.public_keys or ()),
+            user_data=droplet.user_data,
+        )
+
+    def _reserve_addresses(self, droplet_id: int) -> Machine:
+        with self._address_lock, self.db.transaction() as session:
+            droplet = session.get(Droplet, droplet_id)
+            if droplet.ipv4 is None:
+                droplet.ipv4 = free_ipv4(session, self.settings.network)
+                droplet.mac = mac_for(droplet.id)
+            droplet.host = socket.gethostname()
+            return self._machine(droplet)
+
+    def _create(self, action: Action) -> None:
+        machine = self._reserve_addresses(action.resource_id)
+
+        # A create interrupted by a crash runs again from the start.
+        self.provisioner.destroy(machine)
+        try:
+            self.provisioner.create(machine)
+        except BaseException:
+            self._forget_droplet(machine.droplet_id)
+            raise
+
+        with self.db.transaction() as session:
+            session.get(Droplet, machine.droplet_id).status = "active"
+            actions.finish(session.get(Action, action.id))
+
+    def _forget_droplet(self, droplet_id: int) -> None:
+        # A failed create leaves no row: the droplet never existed for the user.
+        with self.db.transaction() as session:
+            droplet = session.get(Droplet, droplet_id)
+            if droplet is not None:
+                session.delete(droplet)
+
+    def _destroy(self, action: Action) -> None:
+        with self.db.transaction() as session:
+            droplet = session.get(Droplet, action.resource_id)
+            machine = self._machine(droplet) if droplet is not None else None
+
+        # The droplet's create may have failed meanwhile and taken it along.
+        if machine is not None:
+            self.provisioner.destroy(machine)
+
+        with self.db.transaction() as session:
+            droplet = session.get(Droplet, action.resource_id)
+            if droplet is not None:
+                session.delete(droplet)
+            actions.finish(session.get(Action, action.id))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, HypervisorError):
+        return f"hypervisor: {exc}"
+    return str(exc) or type(exc).__name__

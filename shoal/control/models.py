@@ -1,0 +1,133 @@
+"""The database: what Shoal has promised, in DigitalOcean's words."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Base(DeclarativeBase):
+    # AUTOINCREMENT on SQLite: an id is never handed out twice, because it is
+    # the guest's instance-id and a reused one would look like the same machine.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+droplet_tags = Table(
+    "droplet_tags",
+    Base.metadata,
+    Column(
+        "droplet_id", ForeignKey("droplets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("tag_name", ForeignKey("tags.name", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(255), default="read write")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SSHKey(Base):
+    __tablename__ = "ssh_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Image(Base):
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str | None] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    distribution: Mapped[str] = mapped_column(String(64), default="Unknown")
+    type: Mapped[str] = mapped_column(String(16), default="base")
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="available")
+    description: Mapped[str] = mapped_column(Text, default="")
+    path: Mapped[str] = mapped_column(Text)
+    min_disk_size: Mapped[int] = mapped_column(Integer, default=0)
+    size_gigabytes: Mapped[float] = mapped_column(Float, default=0.0)
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class Droplet(Base):
+    __tablename__ = "droplets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    size_slug: Mapped[str] = mapped_column(String(64))
+    region_slug: Mapped[str] = mapped_column(String(64))
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"))
+    memory: Mapped[int] = mapped_column(Integer)
+    vcpus: Mapped[int] = mapped_column(Integer)
+    disk: Mapped[int] = mapped_column(Integer)
+    user_data: Mapped[str | None] = mapped_column(Text)
+    public_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ipv4: Mapped[str | None] = mapped_column(String(15), unique=True)
+    mac: Mapped[str | None] = mapped_column(String(17), unique=True)
+    host: Mapped[str | None] = mapped_column(String(255))
+    # Set by DELETE: from then on the API answers 404 while the engine tears
+    # the machine down; the row goes once nothing of it is left.
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
+
+    image: Mapped[Image] = relationship(lazy="joined")
+    tags: Mapped[list[Tag]] = relationship(secondary=droplet_tags, lazy="selectin")
+
+
+class Action(Base):
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="in-progress", index=True)
+    resource_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    resource_type: Mapped[str] = mapped_column(String(32), default="droplet")
+    region_slug: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
