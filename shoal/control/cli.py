@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import uvicorn
 
 from shoal.control import catalogue, tokens
 from shoal.control.config import Settings
@@ -78,7 +82,7 @@ def cmd_image_build(args: argparse.Namespace) -> int:
 
 def _virt_type(settings: Settings) -> str:
     from shoal.hypervisor.accel import choose_virt_type
-    from shoal.images.builder import probe_kit
+    from shoal.images.probe_kit import probe_kit
 
     return choose_virt_type(
         settings.virt_type,
@@ -92,13 +96,34 @@ def _split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-async def _serve_all(servers) -> None:
-    await asyncio.gather(*(server.serve() for server in servers))
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):
+        # Signals are handled once for all servers by _serve_all.
+        yield
+
+
+def _serve_all(servers) -> None:
+    """Run the servers until SIGTERM or SIGINT stops all of them together.
+
+    Each uvicorn server would take the signal handlers for itself, and only
+    the last one started would hear them, so they share one handler here.
+    """
+
+    def stop(_signum, _frame) -> None:
+        for server in servers:
+            server.should_exit = True
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+
+    async def serve() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(serve())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from shoal.api.app import Services, create_app
     from shoal.api.metadata import create_metadata_app
     from shoal.control.engine import Engine
@@ -134,7 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_config=None,
             access_log=False,
         )
-        servers.append(uvicorn.Server(config))
+        servers.append(_Server(config))
     except (OSError, subprocess.CalledProcessError) as exc:
         log.warning("metadata service not started error=%s", exc)
 
@@ -142,7 +167,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "shoal serving listen=%s virt_type=%s", settings.listen, provisioner.virt_type
     )
     try:
-        asyncio.run(_serve_all(servers))
+        _serve_all(servers)
     finally:
         engine.stop()
     return 0

@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     public_url: str | None = None
     libvirt_uri: str = "qemu:///system"
+    pool: str = "shoal"
     virt_type: str = "auto"
     image_cache_dir: Path = Path("/var/cache/shoal/images")
     probe_cache_dir: Path = Path("/var/cache/shoal/probe")

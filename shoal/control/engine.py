@@ -153,9 +153,9 @@ class Engine:
     def _create(self, action: Action) -> None:
         machine = self._reserve_addresses(action.resource_id)
 
-        # A create interrupted by a crash runs again from the start.
-        self.provisioner.destroy(machine)
         try:
+            # A create interrupted by a crash runs again from the start.
+            self.provisioner.destroy(machine)
             self.provisioner.create(machine)
         except BaseException:
             self._forget_droplet(machine.droplet_id)

@@ -7,6 +7,7 @@ storage pool, and a DHCP reservation for its MAC on the public network.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -17,11 +18,11 @@ from shoal.control.config import Settings
 from shoal.control.undo import UndoStack
 from shoal.hypervisor import lifecycle, network, seed, storage
 from shoal.hypervisor.connection import Host
+from shoal.hypervisor.errors import NetworkNotFound
 from shoal.hypervisor.guest import GuestSpec, build_domain
 
 log = logging.getLogger(__name__)
 
-POOL = "shoal"
 GiB = 1024**3
 START_TIMEOUT = 60
 
@@ -64,7 +65,7 @@ class Provisioner:
         """The pool and the public network every droplet needs (idempotent)."""
         net = self.settings.network
         self.settings.console_dir.mkdir(parents=True, exist_ok=True)
-        storage.ensure_pool(self.host, POOL, str(self.settings.pool_dir))
+        storage.ensure_pool(self.host, self.settings.pool, str(self.settings.pool_dir))
         hosts = list(net.network.hosts())
         network.ensure_network(
             self.host,
@@ -118,12 +119,12 @@ class Provisioner:
             raise
 
     def _create_steps(self, machine: Machine, undo: UndoStack) -> None:
-        host, net = self.host, self.settings.network
+        host, net, pool = self.host, self.settings.network, self.settings.pool
 
         disk = storage.create_overlay(
-            host, POOL, machine.overlay, machine.base_image, machine.disk_gib * GiB
+            host, pool, machine.overlay, machine.base_image, machine.disk_gib * GiB
         )
-        undo.push("overlay", lambda: storage.delete_volume(host, POOL, machine.overlay))
+        undo.push("overlay", lambda: storage.delete_volume(host, pool, machine.overlay))
 
         files = cloudinit.seed_files(
             machine.droplet_id,
@@ -133,9 +134,9 @@ class Provisioner:
             self._network_yaml(machine),
         )
         seed_path = storage.upload_volume(
-            host, POOL, machine.seed, seed.build_seed_iso(files)
+            host, pool, machine.seed, seed.build_seed_iso(files)
         )
-        undo.push("seed", lambda: storage.delete_volume(host, POOL, machine.seed))
+        undo.push("seed", lambda: storage.delete_volume(host, pool, machine.seed))
 
         xml = build_domain(self._guest_spec(machine, disk, seed_path)).to_xml()
         lifecycle.define(host, xml)
@@ -164,12 +165,14 @@ class Provisioner:
 
     def destroy(self, machine: Machine) -> None:
         """Remove domain, volumes, reservation and console log; idempotent."""
-        host, net = self.host, self.settings.network
+        host, net, pool = self.host, self.settings.network, self.settings.pool
         lifecycle.remove_domain(host, machine.domain)
-        storage.delete_volume(host, POOL, machine.overlay)
-        storage.delete_volume(host, POOL, machine.seed)
+        storage.delete_volume(host, pool, machine.overlay)
+        storage.delete_volume(host, pool, machine.seed)
         if machine.mac and machine.ipv4:
-            network.remove_dhcp_host(host, net.name, machine.mac, machine.ipv4)
+            with contextlib.suppress(NetworkNotFound):
+                # No network, no reservation left to remove.
+                network.remove_dhcp_host(host, net.name, machine.mac, machine.ipv4)
         self.console_log(machine).unlink(missing_ok=True)
         log.info(
             "droplet destroyed droplet_id=%s domain=%s",

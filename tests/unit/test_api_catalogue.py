@@ -11,7 +11,12 @@ from tests.unit.test_api_droplets import assert_error
 
 def ed25519_key(seed: bytes = b"k") -> str:
     kind = b"ssh-ed25519"
-    blob = struct.pack(">I", len(kind)) + kind + struct.pack(">I", 32) + seed * (32 // len(seed))
+    blob = (
+        struct.pack(">I", len(kind))
+        + kind
+        + struct.pack(">I", 32)
+        + seed * (32 // len(seed))
+    )
     return f"ssh-ed25519 {base64.b64encode(blob).decode()} someone@example"
 
 
@@ -65,7 +70,9 @@ def test_ssh_key_create_and_lookup_by_id_and_fingerprint(client):
     digest = hashlib.md5(blob).hexdigest()
     expected = ":".join(digest[i : i + 2] for i in range(0, 32, 2))
 
-    created = client.post("/v2/account/keys", json={"name": "me", "public_key": public_key})
+    created = client.post(
+        "/v2/account/keys", json={"name": "me", "public_key": public_key}
+    )
 
     assert created.status_code == 201, created.text
     key = created.json()["ssh_key"]
@@ -76,8 +83,14 @@ def test_ssh_key_create_and_lookup_by_id_and_fingerprint(client):
 
 
 def test_invalid_ssh_key_is_422(client):
-    for bad in ("not a key", "ssh-rsa !!!notbase64", ed25519_key().replace("ed25519 ", "rsa ")):
-        response = client.post("/v2/account/keys", json={"name": "x", "public_key": bad})
+    for bad in (
+        "not a key",
+        "ssh-rsa !!!notbase64",
+        ed25519_key().replace("ed25519 ", "rsa "),
+    ):
+        response = client.post(
+            "/v2/account/keys", json={"name": "x", "public_key": bad}
+        )
         assert_error(response, 422, "unprocessable_entity")
     assert client.get("/v2/account/keys").json()["meta"] == {"total": 0}
 

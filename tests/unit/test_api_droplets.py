@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-BODY = {"name": "web-1", "region": "lab1", "size": "s-1vcpu-1gb", "image": "debian-12-x64"}
+BODY = {
+    "name": "web-1",
+    "region": "lab1",
+    "size": "s-1vcpu-1gb",
+    "image": "debian-12-x64",
+}
 
 
 def create(client, **changes):
@@ -69,7 +74,9 @@ def test_create_many_names_gives_one_create_action_each(client, base_image):
     assert len(response.json()["links"]["actions"]) == 3
 
 
-@pytest.mark.parametrize("name", ["build_box_1", "web-", "a" * 256, "", "a b", "web.", "wéb"])
+@pytest.mark.parametrize(
+    "name", ["build_box_1", "web-", "a" * 256, "", "a b", "web.", "wéb"]
+)
 def test_B02_name_that_is_not_a_hostname_is_422_and_creates_nothing(
     client, base_image, name
 ):
@@ -89,7 +96,12 @@ def test_B02_hostname_names_are_accepted(client, base_image, name):
 
 @pytest.mark.parametrize(
     "changes",
-    [{"size": "s-64vcpu-1tb"}, {"region": "nyc3"}, {"image": "no-such-image"}, {"image": 999}],
+    [
+        {"size": "s-64vcpu-1tb"},
+        {"region": "nyc3"},
+        {"image": "no-such-image"},
+        {"image": 999},
+    ],
 )
 def test_unknown_size_region_or_image_is_422_and_creates_nothing(
     client, base_image, changes
@@ -99,7 +111,9 @@ def test_unknown_size_region_or_image_is_422_and_creates_nothing(
 
 
 def test_B10_user_data_over_64_kib_is_422(client, base_image):
-    assert_error(create(client, user_data="x" * (64 * 1024 + 1)), 422, "unprocessable_entity")
+    assert_error(
+        create(client, user_data="x" * (64 * 1024 + 1)), 422, "unprocessable_entity"
+    )
     assert create(client, user_data="x" * (64 * 1024)).status_code == 202
     assert total_droplets(client) == 1
 
@@ -166,7 +180,10 @@ def test_trailing_slash_is_served_without_redirect(client, base_image):
     response = client.post("/v2/droplets/", json=BODY, follow_redirects=False)
     assert response.status_code == 202, response.text
     droplet_id = response.json()["droplet"]["id"]
-    assert client.get(f"/v2/droplets/{droplet_id}/", follow_redirects=False).status_code == 200
+    assert (
+        client.get(f"/v2/droplets/{droplet_id}/", follow_redirects=False).status_code
+        == 200
+    )
     assert client.get("/v2/account/", follow_redirects=False).status_code == 200
 
 

@@ -1,0 +1,156 @@
+"""A real Shoal: ``shoal serve`` with libvirtd and QEMU, inside the test's
+network namespace (deploy/test.sh made it and runs pytest in it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+import pytest
+import yaml
+
+from shoal.control.addresses import mac_for
+from shoal.images.builder import build_image
+
+SHOAL = [sys.executable, "-m", "shoal.control.cli"]
+NETWORK = {"name": "shoal-e2e", "bridge": "shoale2e0", "cidr": "10.118.7.0/24"}
+POOL = "shoal-e2e"
+
+
+@dataclass
+class Shoal:
+    url: str
+    token: str
+    state_dir: Path
+    config: Path
+
+    def console(self, droplet_id: int) -> Path:
+        return self.state_dir / "consoles" / f"droplet-{droplet_id}.log"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _cli(config: Path, *args: str) -> str:
+    env = {**os.environ, "SHOAL_CONFIG": str(config)}
+    done = subprocess.run([*SHOAL, *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _wait_listening(url: str, server: subprocess.Popen, log: Path) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"shoal serve did not listen\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def libvirt_conn():
+    conn = libvirt.open("qemu:///system")
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def state_dir():
+    # QEMU runs as libvirt-qemu and must traverse every directory down to the
+    # disks: pytest's own temporary directories are private to root.
+    path = Path(tempfile.mkdtemp(prefix="shoal-e2e-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shoal(state_dir, libvirt_conn):
+    state = state_dir
+    port = _free_port()
+    config = state / "shoal.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(state),
+                "listen": f"127.0.0.1:{port}",
+                "pool": POOL,
+                "network": {**NETWORK, "forward": "none"},
+            }
+        )
+    )
+    build_image("debian-12-x64")
+    _cli(config, "image", "build", "debian-12-x64")
+    token = _cli(config, "token", "create", "--name", "e2e")
+
+    log = state / "serve.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [*SHOAL, "serve"],
+            env={**os.environ, "SHOAL_CONFIG": str(config)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_listening(url, server, log)
+        yield Shoal(url=url, token=token, state_dir=state, config=config)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        _remove_test_host_objects(libvirt_conn)
+
+
+def _remove_test_host_objects(conn) -> None:
+    """Leave libvirtd as the run found it: the test pool and network go."""
+    for pool in conn.listAllStoragePools():
+        if pool.name() == POOL:
+            if pool.isActive():
+                pool.destroy()
+            pool.undefine()
+    for net in conn.listAllNetworks():
+        if net.name() == NETWORK["name"]:
+            if net.isActive():
+                net.destroy()
+            net.undefine()
+
+
+@pytest.fixture
+def leftovers(libvirt_conn):
+    """What of a droplet libvirt still holds: domains, volumes, reservations."""
+
+    def check(droplet_id: int) -> list[str]:
+        name = f"droplet-{droplet_id}"
+        found = [d.name() for d in libvirt_conn.listAllDomains() if d.name() == name]
+        pool = libvirt_conn.storagePoolLookupByName(POOL)
+        pool.refresh()
+        found += [
+            v
+            for v in pool.listVolumes()
+            if v.startswith(name + "-") or v.startswith(name + ".")
+        ]
+        for flags in (0, libvirt.VIR_NETWORK_XML_INACTIVE):
+            xml = libvirt_conn.networkLookupByName(NETWORK["name"]).XMLDesc(flags)
+            mac = mac_for(droplet_id)
+            if mac in xml:
+                found.append(f"dhcp host {mac} (flags={flags})")
+        return found
+
+    return check
