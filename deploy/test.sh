@@ -17,4 +17,6 @@ VENV="${SHOAL_VENV:-/opt/shoal/venv}"
 
 cd "$REPO"
 export SHOAL_E2E=1
-exec ip netns exec "$NETNS" "$VENV/bin/pytest" -p no:cacheprovider "$@" tests
+# One run at a time per host: runs share libvirtd and the namespace.
+exec flock /run/shoal-test.lock \
+    ip netns exec "$NETNS" "$VENV/bin/pytest" -p no:cacheprovider "$@"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from shoal.control.tokens import authenticate
+from shoal.control.tokens import authenticate, digest
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -21,7 +21,7 @@ def db_session(request: Request) -> Iterator[Session]:
         services.wake_engine()
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
@@ -31,7 +31,11 @@ def authorized(
     request: Request, session: Session = Depends(db_session, scope="function")
 ):
     scope = "read" if request.method in READ_METHODS else "write"
-    return authenticate(session, _bearer(request), scope)
+    plain = bearer_token(request)
+    token = authenticate(session, plain, scope)
+    # From now on the rate limiter counts this token's requests as its own.
+    request.state.token_digest = digest(plain)
+    return token
 
 
 Db = Depends(db_session, scope="function")

@@ -10,6 +10,10 @@ from shoal.control.errors import BadRequest
 
 MAX_PER_PAGE = 200
 
+# Past any real total; keeps OFFSET within SQL's 64-bit integers for a
+# page number as large as a client cares to send.
+MAX_OFFSET = 2**62
+
 
 @dataclass
 class Page:
@@ -19,7 +23,7 @@ class Page:
 
     @property
     def offset(self) -> int:
-        return (self.number - 1) * self.size
+        return min((self.number - 1) * self.size, MAX_OFFSET)
 
     def _url(self, number: int) -> str:
         base = self.request.app.state.services.settings.public_url

@@ -7,16 +7,14 @@ the empty values that godo and python-digitalocean send for "not given"
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-# The spec's droplet name: hostname characters, ending in a letter or digit.
+from shoal.control.droplets import NAME_MAX, NAME_PATTERN
+
 DropletName = Annotated[
-    str,
-    StringConstraints(
-        max_length=255, pattern=r"^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$"
-    ),
+    str, StringConstraints(max_length=NAME_MAX, pattern=NAME_PATTERN.pattern)
 ]
 
 USER_DATA_LIMIT = 64 * 1024
@@ -63,3 +61,44 @@ class DropletCreate(Lenient):
 class SSHKeyCreate(Lenient):
     name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     public_key: str
+
+
+class SSHKeyUpdate(Lenient):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+
+
+class BackupPolicy(Lenient):
+    plan: Literal["daily", "weekly"] | None = None
+    weekday: Literal["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] | None = None
+    hour: Literal[0, 4, 8, 12, 16, 20] | None = None
+
+
+class DropletAction(Lenient):
+    """Every type's fields in one body; which ones a type needs is control's."""
+
+    type: str
+    size: str | None = None
+    disk: bool | None = None
+    image: str | int | None = None
+    name: str | None = None
+    kernel: int | None = None
+    backup_policy: BackupPolicy | None = None
+
+
+class TagCreate(Lenient):
+    name: str
+
+
+class TaggedResource(Lenient):
+    resource_id: str | int
+    resource_type: str
+
+
+class TagResources(Lenient):
+    resources: list[TaggedResource]
+
+
+class ImageUpdate(Lenient):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    distribution: str | None = None

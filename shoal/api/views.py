@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shoal.control import droplet_actions
 from shoal.control.config import RegionConfig, Settings, SizeConfig
-from shoal.control.models import Action, Droplet, Image, SSHKey
+from shoal.control.droplets import images_taken
+from shoal.control.models import Action, Droplet, Image, SSHKey, Tag
+from shoal.control.tags import Usage
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -95,9 +98,9 @@ def droplet_view(droplet: Droplet, settings: Settings, locked: bool) -> dict:
         "kernel": None,
         "created_at": timestamp(droplet.created_at),
         "features": [],
-        "backup_ids": [],
+        "backup_ids": [i.id for i in images_taken(droplet, "backup")],
         "next_backup_window": None,
-        "snapshot_ids": [],
+        "snapshot_ids": [i.id for i in images_taken(droplet, "snapshot")],
         "image": image_view(droplet.image, settings),
         "volume_ids": [],
         "size": size_view(size, settings.region),
@@ -129,4 +132,62 @@ def key_view(key: SSHKey) -> dict:
         "fingerprint": key.fingerprint,
         "public_key": key.public_key,
         "name": key.name,
+    }
+
+
+def droplet_snapshot_view(image: Image, settings: Settings) -> dict:
+    return {
+        "id": image.id,
+        "name": image.name,
+        "created_at": timestamp(image.created_at),
+        "regions": [settings.region.slug],
+        "min_disk_size": image.min_disk_size,
+        "size_gigabytes": image.size_gigabytes,
+        "type": image.type,
+    }
+
+
+def backup_policy_view(droplet: Droplet) -> dict:
+    # Shoal takes no backups yet: every droplet reports them disabled.
+    return {
+        "droplet_id": droplet.id,
+        "backup_enabled": False,
+        "next_backup_window": None,
+    }
+
+
+def supported_backup_policies() -> list[dict]:
+    return [
+        {
+            "name": plan,
+            "possible_window_starts": list(droplet_actions.BACKUP_HOURS),
+            "window_length_hours": droplet_actions.BACKUP_WINDOW_HOURS,
+            "retention_period_days": days,
+            "possible_days": (
+                list(droplet_actions.BACKUP_WEEKDAYS) if plan == "weekly" else []
+            ),
+        }
+        for plan, days in droplet_actions.BACKUP_PLANS.items()
+    ]
+
+
+def _tagged(count: int, uri: str | None) -> dict:
+    return {"count": count, "last_tagged_uri": uri} if uri else {"count": count}
+
+
+def tag_view(tag: Tag, usage: Usage, base: str) -> dict:
+    uri = None
+    if usage.last_droplet_id is not None:
+        uri = f"{base}/v2/droplets/{usage.last_droplet_id}"
+    empty = {"count": 0}
+    return {
+        "name": tag.name,
+        "resources": {
+            **_tagged(usage.droplets, uri),
+            "droplets": _tagged(usage.droplets, uri),
+            "images": empty,
+            "volumes": empty,
+            "volume_snapshots": empty,
+            "databases": empty,
+        },
     }

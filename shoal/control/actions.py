@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shoal.control.errors import NotFound
+from shoal.control.errors import NotFound, Unprocessable
 from shoal.control.models import Action, Droplet, utcnow
 
 IN_PROGRESS = "in-progress"
 COMPLETED = "completed"
 ERRORED = "errored"
+
+# Droplet action types the engine can carry out. The engine adds each type
+# as it learns it; the API answers the others with a 422 and records
+# nothing, so no action is ever left waiting for a handler (issue 3).
+SUPPORTED: set[str] = set()
+
+PENDING_MESSAGE = "Droplet already has a pending event."
 
 
 def record(session: Session, droplet: Droplet, type_: str, **params) -> Action:
@@ -22,8 +30,19 @@ def record(session: Session, droplet: Droplet, type_: str, **params) -> Action:
         params=params,
     )
     session.add(action)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # The unique index on pending actions: another request recorded one
+        # for this droplet after our check (B24).
+        raise Unprocessable(PENDING_MESSAGE) from None
     return action
+
+
+def ensure_idle(session: Session, droplet_id: int) -> None:
+    """Refuse a new action while one is in progress on the droplet (B24)."""
+    if is_locked(session, droplet_id):
+        raise Unprocessable(PENDING_MESSAGE)
 
 
 def get_action(

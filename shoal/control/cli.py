@@ -111,25 +111,37 @@ def _serve_all(servers) -> None:
     """
 
     def stop(_signum, _frame) -> None:
-        for server in servers:
+        for server, _ in servers:
             server.should_exit = True
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
 
     async def serve() -> None:
-        await asyncio.gather(*(server.serve() for server in servers))
+        await asyncio.gather(*(server.serve(sockets) for server, sockets in servers))
 
     asyncio.run(serve())
 
 
+def _metadata_server(settings: Settings, db: Database):
+    from shoal.api.metadata import create_metadata_app
+    from shoal.control.metadata import MetadataSource
+    from shoal.hypervisor import hostnet
+
+    bridge = settings.network.bridge
+    hostnet.ensure_address(bridge, f"{settings.metadata_address}/16")
+    sock = hostnet.device_socket(
+        bridge, settings.metadata_address, settings.metadata_port
+    )
+    app = create_metadata_app(MetadataSource(db, settings))
+    config = uvicorn.Config(app, log_config=None, access_log=False)
+    return _Server(config), [sock]
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from shoal.api.app import Services, create_app
-    from shoal.api.metadata import create_metadata_app
     from shoal.control.engine import Engine
-    from shoal.control.metadata import MetadataSource
     from shoal.control.provision import Provisioner
-    from shoal.hypervisor import hostnet
     from shoal.hypervisor.connection import Host
 
     settings = _settings(args)
@@ -143,23 +155,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     host, port = _split_listen(settings.listen)
     api = create_app(Services(settings=settings, db=db, wake_engine=engine.wake))
-    servers = [
-        uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_config=None))
-    ]
+    config = uvicorn.Config(api, host=host, port=port, log_config=None)
+    servers = [(_Server(config), None)]
 
     try:
-        hostnet.ensure_address(
-            settings.network.bridge, f"{settings.metadata_address}/16"
-        )
-        metadata = create_metadata_app(MetadataSource(db, settings))
-        config = uvicorn.Config(
-            metadata,
-            host=settings.metadata_address,
-            port=settings.metadata_port,
-            log_config=None,
-            access_log=False,
-        )
-        servers.append(_Server(config))
+        servers.append(_metadata_server(settings, db))
     except (OSError, subprocess.CalledProcessError) as exc:
         log.warning("metadata service not started error=%s", exc)
 

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     metadata_port: int = 80
     engine_workers: int = 4
     droplet_limit: int = 25
+    # DigitalOcean's own budgets per token; callers without a valid token are
+    # counted by their address.
+    rate_limit_per_hour: int = 5000
+    rate_limit_per_minute: int = 250
     region: RegionConfig = RegionConfig()
     sizes: list[SizeConfig] = Field(default_factory=_default_sizes)
     network: NetworkConfig = NetworkConfig()

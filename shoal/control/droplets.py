@@ -16,10 +16,14 @@ from sqlalchemy.orm import Session
 from shoal.control import actions
 from shoal.control.config import Settings, SizeConfig
 from shoal.control.errors import NotFound, Unprocessable
+from shoal.control.images import find_image
 from shoal.control.keys import find_key
 from shoal.control.models import Action, Droplet, Image, Tag
+from shoal.control.tags import get_tag, resolve_tags, tagged_droplets
 
-TAG_PATTERN = re.compile(r"^[a-zA-Z0-9_\-:]{1,255}$")
+# The spec's droplet name: hostname characters, ending in a letter or digit.
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$")
+NAME_MAX = 255
 
 
 @dataclass
@@ -31,13 +35,6 @@ class DropletRequest:
     ssh_keys: list[str | int] = field(default_factory=list)
     user_data: str | None = None
     tags: list[str] = field(default_factory=list)
-
-
-def find_image(session: Session, ref: str | int) -> Image | None:
-    text = str(ref)
-    if text.isdigit():
-        return session.get(Image, int(text))
-    return session.scalar(select(Image).where(Image.slug == text))
 
 
 def _resolve_size(settings: Settings, slug: str) -> SizeConfig:
@@ -75,18 +72,6 @@ def _resolve_keys(session: Session, refs: list[str | int]) -> list[str]:
         except NotFound:
             raise Unprocessable(f"You specified an invalid SSH key: {ref}.") from None
     return keys
-
-
-def resolve_tags(session: Session, names: list[str]) -> list[Tag]:
-    tags = []
-    for name in names:
-        if not TAG_PATTERN.match(name):
-            raise Unprocessable(
-                f"Tag name {name!r} is invalid: use only letters, numbers, "
-                "colons, dashes and underscores, at most 255 characters."
-            )
-        tags.append(session.get(Tag, name) or Tag(name=name))
-    return tags
 
 
 def _check_limit(session: Session, settings: Settings, wanted: int) -> None:
@@ -137,13 +122,27 @@ def get_droplet(session: Session, droplet_id: int) -> Droplet:
     return droplet
 
 
+def images_taken(droplet: Droplet, kind: str) -> list[Image]:
+    """The droplet's live snapshots (``kind="snapshot"``) or backups."""
+    return [i for i in droplet.taken_images if i.type == kind and i.status != "deleted"]
+
+
+def is_hostname(name: str) -> bool:
+    return len(name) <= NAME_MAX and bool(NAME_PATTERN.match(name))
+
+
 def list_droplets(
     session: Session,
     offset: int,
     limit: int,
     tag_name: str | None = None,
     name: str | None = None,
+    gpus: bool = False,
 ) -> tuple[list[Droplet], int]:
+    # Shoal's sizes have no GPUs, so the GPU list is always empty.
+    if gpus:
+        return [], 0
+
     query = select(Droplet).where(Droplet.deleted.is_(False))
     if tag_name is not None:
         query = query.where(Droplet.tags.any(Tag.name == tag_name))
@@ -160,3 +159,39 @@ def delete_droplet(session: Session, droplet_id: int) -> Action:
     droplet = get_droplet(session, droplet_id)
     droplet.deleted = True
     return actions.record(session, droplet, "destroy")
+
+
+def delete_by_tag(session: Session, tag_name: str) -> list[Action]:
+    """Delete every droplet carrying the tag, each as a single DELETE would."""
+    get_tag(session, tag_name)
+    return [delete_droplet(session, d.id) for d in tagged_droplets(session, tag_name)]
+
+
+def neighbors(session: Session, droplet: Droplet) -> list[Droplet]:
+    """The other live droplets on the same hypervisor host."""
+    if droplet.host is None:
+        return []
+    return list(
+        session.scalars(
+            select(Droplet)
+            .where(
+                Droplet.deleted.is_(False),
+                Droplet.host == droplet.host,
+                Droplet.id != droplet.id,
+            )
+            .order_by(Droplet.id)
+        )
+    )
+
+
+def neighbor_ids(session: Session) -> list[list[int]]:
+    """Ids of live droplets grouped by host, for hosts with more than one."""
+    rows = session.execute(
+        select(Droplet.host, Droplet.id)
+        .where(Droplet.deleted.is_(False), Droplet.host.is_not(None))
+        .order_by(Droplet.host, Droplet.id)
+    )
+    groups: dict[str, list[int]] = {}
+    for host, droplet_id in rows:
+        groups.setdefault(host, []).append(droplet_id)
+    return [ids for ids in groups.values() if len(ids) > 1]

@@ -36,7 +36,8 @@ class Engine:
         self.worker_id = f"{socket.gethostname()}:{threading.get_native_id()}"
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
-        self._busy: set[int] = set()
+        # (resource_type, resource_id) of every action a worker holds.
+        self._busy: set[tuple[str, int | None]] = set()
         self._busy_lock = threading.Lock()
         self._address_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(settings.engine_workers, "shoal-action")
@@ -96,11 +97,16 @@ class Engine:
         for action in claimed:
             self._pool.submit(self._run, action)
 
+    def register(self, type_: str, handler: Callable[[Action], None]) -> None:
+        """Teach the engine an action type; the handler runs on a worker."""
+        self._handlers[type_] = handler
+
     def _claim(self, action: Action) -> bool:
+        resource = (action.resource_type, action.resource_id)
         with self._busy_lock:
-            if action.resource_id in self._busy:
+            if resource in self._busy:
                 return False
-            self._busy.add(action.resource_id)
+            self._busy.add(resource)
         action.claimed_by = self.worker_id
         return True
 
@@ -120,7 +126,7 @@ class Engine:
             log.info("action completed %s", context)
         finally:
             with self._busy_lock:
-                self._busy.discard(action.resource_id)
+                self._busy.discard((action.resource_type, action.resource_id))
             self._wakeup.set()
 
     def _finish(self, action_id: int, error: str | None = None) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shoal.control.errors import NotFound, Unprocessable
+from shoal.control.ids import as_id
 from shoal.control.models import SSHKey
 
 KEY_TYPES = {
@@ -59,11 +60,12 @@ def create_key(session: Session, name: str, public_key: str) -> SSHKey:
 
 def find_key(session: Session, ref: str | int) -> SSHKey:
     """A key by integer id (also as a digit string) or by fingerprint."""
-    text = str(ref)
-    if text.isdigit():
-        key = session.get(SSHKey, int(text))
+    key_id = as_id(ref)
+    if key_id is not None:
+        key = session.get(SSHKey, key_id)
     else:
-        key = session.scalar(select(SSHKey).where(SSHKey.fingerprint == text.lower()))
+        fingerprint_ = str(ref).lower()
+        key = session.scalar(select(SSHKey).where(SSHKey.fingerprint == fingerprint_))
     if key is None:
         raise NotFound("The resource you were accessing could not be found.")
     return key
@@ -75,3 +77,16 @@ def list_keys(session: Session, offset: int, limit: int) -> tuple[list[SSHKey], 
         select(SSHKey).order_by(SSHKey.id).offset(offset).limit(limit)
     )
     return list(page), total
+
+
+def rename_key(session: Session, ref: str | int, name: str) -> SSHKey:
+    key = find_key(session, ref)
+    key.name = name
+    session.flush()
+    return key
+
+
+def delete_key(session: Session, ref: str | int) -> None:
+    # Droplets keep their own copy of the public keys they were built with.
+    session.delete(find_key(session, ref))
+    session.flush()

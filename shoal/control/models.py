@@ -11,12 +11,20 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
     Text,
+    text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    foreign,
+    mapped_column,
+    relationship,
+)
 
 
 def utcnow() -> datetime:
@@ -36,6 +44,8 @@ droplet_tags = Table(
         "droplet_id", ForeignKey("droplets.id", ondelete="CASCADE"), primary_key=True
     ),
     Column("tag_name", ForeignKey("tags.name", ondelete="CASCADE"), primary_key=True),
+    # With microseconds: a tag's last_tagged_uri names the newest droplet.
+    Column("tagged_at", DateTime(timezone=True), default=lambda: datetime.now(UTC)),
 )
 
 
@@ -76,6 +86,9 @@ class Image(Base):
     min_disk_size: Mapped[int] = mapped_column(Integer, default=0)
     size_gigabytes: Mapped[float] = mapped_column(Float, default=0.0)
     error_message: Mapped[str] = mapped_column(Text, default="")
+    # The droplet a snapshot or backup was taken from. No foreign key: the
+    # image outlives the droplet.
+    droplet_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow
     )
@@ -113,6 +126,16 @@ class Droplet(Base):
 
     image: Mapped[Image] = relationship(lazy="joined")
     tags: Mapped[list[Tag]] = relationship(secondary=droplet_tags, lazy="selectin")
+    taken_images: Mapped[list[Image]] = relationship(
+        primaryjoin=lambda: foreign(Image.droplet_id) == Droplet.id,
+        viewonly=True,
+        lazy="selectin",
+        order_by=lambda: Image.id,
+    )
+
+
+# The actions that hold a droplet: in progress, and not its destroy.
+PENDING_CLAUSE = "status = 'in-progress' AND type != 'destroy'"
 
 
 class Action(Base):
@@ -131,3 +154,18 @@ class Action(Base):
         DateTime(timezone=True), default=utcnow
     )
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    # One pending action per droplet, kept by the database so that two
+    # requests racing past the API's check cannot both record one (B24).
+    # A destroy may join a running create: DELETE is always accepted.
+    __table_args__ = (
+        Index(
+            "uq_actions_one_pending",
+            "resource_type",
+            "resource_id",
+            unique=True,
+            sqlite_where=text(PENDING_CLAUSE),
+            postgresql_where=text(PENDING_CLAUSE),
+        ),
+        Base.__table_args__,
+    )

@@ -14,7 +14,7 @@ from shoal.control.models import Token, utcnow
 SCOPES = ("read", "write")
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -27,7 +27,7 @@ def create_token(session: Session, name: str, scopes: tuple[str, ...] = SCOPES) 
     # The prefix is DigitalOcean's for personal access tokens, so tools that
     # check a token's shape before sending it accept ours.
     plain = "dop_v1_" + secrets.token_hex(32)
-    session.add(Token(name=name, token_hash=_digest(plain), scopes=" ".join(scopes)))
+    session.add(Token(name=name, token_hash=digest(plain), scopes=" ".join(scopes)))
     return plain
 
 
@@ -35,7 +35,7 @@ def authenticate(session: Session, plain: str | None, scope: str) -> Token:
     if not plain:
         raise Unauthorized()
 
-    token = session.scalar(select(Token).where(Token.token_hash == _digest(plain)))
+    token = session.scalar(select(Token).where(Token.token_hash == digest(plain)))
     if token is None or token.revoked_at is not None:
         raise Unauthorized()
     if scope not in token.scopes.split():

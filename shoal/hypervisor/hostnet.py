@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import socket
 import subprocess
 
 log = logging.getLogger(__name__)
@@ -47,3 +48,20 @@ def _ip(*args: str) -> str:
         ["ip", *args], capture_output=True, text=True, check=True, timeout=10
     )
     return result.stdout
+
+
+def device_socket(device: str, address: str, port: int) -> socket.socket:
+    """A TCP socket bound to address:port on `device` only.
+
+    Bound to the device, each droplet bridge has its own listener on
+    169.254.169.254:80, and a request can only have come in through it.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -22,8 +22,14 @@ from shoal.control.addresses import mac_for
 from shoal.images.builder import build_image
 
 SHOAL = [sys.executable, "-m", "shoal.control.cli"]
-NETWORK = {"name": "shoal-e2e", "bridge": "shoale2e0", "cidr": "10.118.7.0/24"}
-POOL = "shoal-e2e"
+# Named per run, so that a run never meets what another run left or holds.
+RUN = os.getpid() % 250
+NETWORK = {
+    "name": f"shoal-e2e-{RUN}",
+    "bridge": f"shoale2e{RUN}",
+    "cidr": f"10.119.{RUN}.0/24",
+}
+POOL = f"shoal-e2e-{RUN}"
 
 
 @dataclass
@@ -113,8 +119,9 @@ def shoal(state_dir, libvirt_conn):
         _wait_listening(url, server, log)
         yield Shoal(url=url, token=token, state_dir=state, config=config)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
         _remove_test_host_objects(libvirt_conn)
 
 

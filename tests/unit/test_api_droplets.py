@@ -202,6 +202,17 @@ def test_pagination_links_are_absolute_and_carry_page(client, base_image):
     assert set(middle["links"]["pages"]) == {"first", "prev", "next", "last"}
 
 
+@pytest.mark.parametrize("page", ["99999999999999999999", "9223372036854775807"])
+def test_page_far_past_the_end_is_empty_not_500(client, base_image, page):
+    create(client)
+
+    response = client.get(f"/v2/droplets?page={page}")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["droplets"] == []
+    assert response.json()["meta"] == {"total": 1}
+
+
 def test_list_filters_by_tag_and_name(client, base_image):
     create(client, name="tagged", tags=["env:prod", "team_a"])
     create(client, name="plain")

@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 from shoal.api.auth import Auth, Db
 from shoal.api.deps import settings_of
 from shoal.api.pagination import Page, page_params
+from shoal.api.routes.droplets import no_content
 from shoal.api.routing import SlashRouter
-from shoal.api.schemas import SSHKeyCreate
+from shoal.api.schemas import SSHKeyCreate, SSHKeyUpdate
 from shoal.api.views import key_view
 from shoal.control import keys
 from shoal.control.config import Settings
@@ -50,6 +51,19 @@ def create_key(body: SSHKeyCreate, session: Session = Db):
 @router.get("/account/keys/{key_ref}", dependencies=[Auth])
 def get_key(key_ref: str, session: Session = Db):
     return {"ssh_key": key_view(keys.find_key(session, key_ref))}
+
+
+@router.put("/account/keys/{key_ref}", dependencies=[Auth])
+def update_key(key_ref: str, body: SSHKeyUpdate, session: Session = Db):
+    if body.name is None:
+        return {"ssh_key": key_view(keys.find_key(session, key_ref))}
+    return {"ssh_key": key_view(keys.rename_key(session, key_ref, body.name))}
+
+
+@router.delete("/account/keys/{key_ref}", status_code=204, dependencies=[Auth])
+def delete_key(key_ref: str, session: Session = Db):
+    keys.delete_key(session, key_ref)
+    return no_content()
 
 
 @router.get("/firewalls", dependencies=[Auth])

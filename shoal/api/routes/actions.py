@@ -7,12 +7,12 @@ from sqlalchemy.orm import Session
 
 from shoal.api.auth import Auth, Db
 from shoal.api.deps import settings_of
+from shoal.api.ids import path_id
 from shoal.api.pagination import Page, page_params
 from shoal.api.routing import SlashRouter
 from shoal.api.views import action_view
 from shoal.control import actions
 from shoal.control.config import Settings
-from shoal.control.errors import NotFound
 
 router = SlashRouter(prefix="/v2/actions", dependencies=[Auth])
 
@@ -31,8 +31,5 @@ def list_actions(
 def get_action(
     action_id: str, session: Session = Db, settings: Settings = Depends(settings_of)
 ):
-    if not action_id.isdigit():
-        raise NotFound("The resource you were accessing could not be found.")
-    return {
-        "action": action_view(actions.get_action(session, int(action_id)), settings)
-    }
+    action = actions.get_action(session, path_id(action_id))
+    return {"action": action_view(action, settings)}

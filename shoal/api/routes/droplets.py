@@ -1,4 +1,4 @@
-"""/v2/droplets and the actions seen from a droplet."""
+"""/v2/droplets: list, create, get and delete, one by one or by tag."""
 
 from __future__ import annotations
 
@@ -6,42 +6,56 @@ from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from shoal.api.auth import Auth, Db
-from shoal.api.deps import settings_of
+from shoal.api.deps import base_url, settings_of
+from shoal.api.ids import path_id
 from shoal.api.pagination import Page, page_params
 from shoal.api.routing import SlashRouter
 from shoal.api.schemas import DropletCreate
-from shoal.api.views import action_view, droplet_view
+from shoal.api.views import droplet_view
 from shoal.control import actions, droplets
 from shoal.control.config import Settings
-from shoal.control.errors import NotFound, Unprocessable
+from shoal.control.errors import Unprocessable
 
 router = SlashRouter(prefix="/v2/droplets", dependencies=[Auth])
 
-
-def _droplet_id(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise NotFound("The resource you were accessing could not be found.")
-    return int(value)
+LIST_TYPES = ("droplets", "gpus")
 
 
-def _view(session: Session, settings: Settings, droplet) -> dict:
+def droplet_body(session: Session, settings: Settings, droplet) -> dict:
     return droplet_view(droplet, settings, actions.is_locked(session, droplet.id))
+
+
+def no_content() -> Response:
+    # DigitalOcean sends a content type even with its empty 204s.
+    return Response(status_code=204, media_type="application/json")
+
+
+def _check_filters(tag_name: str | None, name: str | None, type: str | None) -> None:
+    if type is not None and type not in LIST_TYPES:
+        raise Unprocessable("type must be droplets or gpus.")
+    if tag_name is not None and (name is not None or type is not None):
+        raise Unprocessable("tag_name cannot be combined with name or type.")
 
 
 @router.get("")
 def list_droplets(
     tag_name: str | None = None,
     name: str | None = None,
+    type: str | None = None,
     page: Page = Depends(page_params),
     session: Session = Db,
     settings: Settings = Depends(settings_of),
 ):
-    if tag_name is not None and name is not None:
-        raise Unprocessable("tag_name cannot be combined with name.")
+    _check_filters(tag_name, name, type)
     found, total = droplets.list_droplets(
-        session, page.offset, page.size, tag_name=tag_name, name=name
+        session,
+        page.offset,
+        page.size,
+        tag_name=tag_name,
+        name=name,
+        gpus=type == "gpus",
     )
-    items = [_view(session, settings, d) for d in found]
+    items = [droplet_body(session, settings, d) for d in found]
     return page.envelope("droplets", items, total)
 
 
@@ -69,9 +83,7 @@ def create_droplets(
     created = droplets.create_droplets(session, settings, request_)
     session.info["wake_engine"] = True
 
-    base = str(request.base_url).rstrip("/")
-    if settings.public_url:
-        base = settings.public_url.rstrip("/")
+    base = base_url(request)
     links = {
         "actions": [
             {"id": a.id, "rel": "create", "href": f"{base}/v2/actions/{a.id}"}
@@ -84,42 +96,27 @@ def create_droplets(
     return {"droplets": views, "links": links}
 
 
+@router.delete("", status_code=204)
+def delete_droplets_by_tag(tag_name: str | None = None, session: Session = Db):
+    # Without a tag this would read as "delete everything"; DigitalOcean
+    # requires the tag, and so does Shoal.
+    if not tag_name:
+        raise Unprocessable("tag_name is required to delete droplets by tag.")
+    droplets.delete_by_tag(session, tag_name)
+    session.info["wake_engine"] = True
+    return no_content()
+
+
 @router.get("/{droplet_id}")
 def get_droplet(
     droplet_id: str, session: Session = Db, settings: Settings = Depends(settings_of)
 ):
-    droplet = droplets.get_droplet(session, _droplet_id(droplet_id))
-    return {"droplet": _view(session, settings, droplet)}
+    droplet = droplets.get_droplet(session, path_id(droplet_id))
+    return {"droplet": droplet_body(session, settings, droplet)}
 
 
 @router.delete("/{droplet_id}", status_code=204)
 def delete_droplet(droplet_id: str, session: Session = Db):
-    droplets.delete_droplet(session, _droplet_id(droplet_id))
+    droplets.delete_droplet(session, path_id(droplet_id))
     session.info["wake_engine"] = True
-    # DigitalOcean sends a content type even with this empty 204.
-    return Response(status_code=204, media_type="application/json")
-
-
-@router.get("/{droplet_id}/actions")
-def list_droplet_actions(
-    droplet_id: str,
-    page: Page = Depends(page_params),
-    session: Session = Db,
-    settings: Settings = Depends(settings_of),
-):
-    droplet = droplets.get_droplet(session, _droplet_id(droplet_id))
-    found, total = actions.list_actions(session, page.offset, page.size, droplet.id)
-    return page.envelope("actions", [action_view(a, settings) for a in found], total)
-
-
-@router.get("/{droplet_id}/actions/{action_id}")
-def get_droplet_action(
-    droplet_id: str,
-    action_id: str,
-    session: Session = Db,
-    settings: Settings = Depends(settings_of),
-):
-    action = actions.get_action(
-        session, _droplet_id(action_id), droplet_id=_droplet_id(droplet_id)
-    )
-    return {"action": action_view(action, settings)}
+    return no_content()
