@@ -31,8 +31,10 @@ class Template:
 
     xml: str
     base_image: Path
-    seed: Path
+    seed: Path | None
     network: str
+    filterref: str | None
+    filter_parameters: list[tuple[str, str]]
     memory_mib: int
     vcpus: int
     virt_type: str
@@ -46,23 +48,37 @@ def capture(conn: libvirt.virConnect, domain: str, workdir: Path) -> Template:
     xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     root = ET.fromstring(xml)
     disk_path = root.find("devices/disk[@device='disk']/source").get("file")
-    seed_path = root.find("devices/disk[@device='cdrom']/source").get("file")
+    filterref = root.find("devices/interface/filterref")
 
     workdir.mkdir(mode=0o755, exist_ok=True)
-    seed = workdir / "seed.iso"
-    shutil.copyfile(seed_path, seed)
-    seed.chmod(0o644)
     return Template(
         xml=xml,
         base_image=Path(_backing_file(disk_path)),
-        seed=seed,
+        seed=_copy_seed(root, workdir),
         network=root.find("devices/interface/source").get("network"),
+        filterref=filterref.get("filter") if filterref is not None else None,
+        filter_parameters=[
+            (p.get("name"), p.get("value"))
+            for p in root.findall("devices/interface/filterref/parameter")
+        ],
         memory_mib=int(root.findtext("memory")) // 1024,
         vcpus=int(root.findtext("vcpu")),
         virt_type=root.get("type"),
         disk_bytes=dom.blockInfo("vda")[0],
         workdir=workdir,
     )
+
+
+def _copy_seed(root: ET.Element, workdir: Path) -> Path | None:
+    """A copy of the droplet's seed CD-ROM, if it has one (with the metadata
+    service alone it has none)."""
+    source = root.find("devices/disk[@device='cdrom']/source")
+    if source is None:
+        return None
+    seed = workdir / "seed.iso"
+    shutil.copyfile(source.get("file"), seed)
+    seed.chmod(0o644)
+    return seed
 
 
 def _backing_file(overlay: str) -> str:
@@ -76,7 +92,7 @@ def _backing_file(overlay: str) -> str:
 
 
 # Apart from the 52:54:00 range Shoal gives droplets, one prefix per kind.
-_MAC_PREFIX = {"floor": "52:54:01", "vi": "52:54:02"}
+_MAC_PREFIX = {"floor": "52:54:01", "vi": "52:54:02", "bare": "52:54:03"}
 
 
 def _names(template: Template, kind: str, index: int) -> tuple[str, Path, str]:
@@ -96,11 +112,15 @@ def _make_overlay(template: Template, overlay: Path) -> None:
     )  # fmt: skip
 
 
-def floor(template: Template, index: int) -> float:
-    """Seconds from nothing to a running domain: qemu-img, then virsh create."""
-    name, overlay, mac = _names(template, "floor", index)
+def floor(template: Template, index: int, kind: str = "floor") -> float:
+    """Seconds from nothing to a running domain: qemu-img, then virsh create.
+
+    ``kind="bare"`` leaves the network filter out, to show what it costs.
+    """
+    name, overlay, mac = _names(template, kind, index)
     xml_path = template.workdir / f"{name}.xml"
-    xml_path.write_text(_look_alike(template, name, overlay, mac))
+    xml = _look_alike(template, name, overlay, mac, filtered=kind != "bare")
+    xml_path.write_text(xml)
 
     started = time.monotonic()
     _make_overlay(template, overlay)
@@ -110,7 +130,13 @@ def floor(template: Template, index: int) -> float:
     return time.monotonic() - started
 
 
-def _look_alike(template: Template, name: str, overlay: Path, mac: str) -> str:
+def bare_floor(template: Template, index: int) -> float:
+    return floor(template, index, "bare")
+
+
+def _look_alike(
+    template: Template, name: str, overlay: Path, mac: str, filtered: bool
+) -> str:
     root = ET.fromstring(template.xml)
     root.find("name").text = name
     # libvirt picks a UUID; the SMBIOS copy of Shoal's must go with it.
@@ -118,8 +144,13 @@ def _look_alike(template: Template, name: str, overlay: Path, mac: str) -> str:
     system = root.find("sysinfo/system")
     system.remove(system.find("entry[@name='uuid']"))
     root.find("devices/disk[@device='disk']/source").set("file", str(overlay))
-    root.find("devices/disk[@device='cdrom']/source").set("file", str(template.seed))
-    root.find("devices/interface/mac").set("address", mac)
+    if template.seed is not None:
+        cdrom = root.find("devices/disk[@device='cdrom']/source")
+        cdrom.set("file", str(template.seed))
+    interface = root.find("devices/interface")
+    interface.find("mac").set("address", mac)
+    if not filtered and interface.find("filterref") is not None:
+        interface.remove(interface.find("filterref"))
     for log in root.iter("log"):
         log.set("file", str(template.workdir / f"{name}.log"))
     return ET.tostring(root, encoding="unicode")
@@ -140,8 +171,9 @@ def virt_install(template: Template, index: int) -> float:
         "--osinfo", "debian11",
         "--disk", f"path={overlay},format=qcow2,bus=virtio,cache=writeback,"
         "discard=unmap",
-        "--disk", f"path={template.seed},device=cdrom,bus=ide,target=hdc,format=raw",
-        "--network", f"network={template.network},model=virtio,mac={mac}",
+        *_seed_options(template),
+        "--network", _network_option(template, mac),
+        *_filter_parameters(template),
         "--sysinfo", "smbios,system.manufacturer=DigitalOcean,"
         f"system.product=Droplet,system.serial={index}",
         "--graphics", "none",
@@ -155,6 +187,32 @@ def virt_install(template: Template, index: int) -> float:
     _make_overlay(template, overlay)
     subprocess.run(command, check=True, capture_output=True)
     return time.monotonic() - started
+
+
+def _seed_options(template: Template) -> list[str]:
+    if template.seed is None:
+        return []
+    seed = f"path={template.seed},device=cdrom,bus=ide,target=hdc,format=raw"
+    return ["--disk", seed]
+
+
+def _network_option(template: Template, mac: str) -> str:
+    option = f"network={template.network},model=virtio,mac={mac}"
+    if template.filterref:
+        option += f",filterref.filter={template.filterref}"
+    return option
+
+
+def _filter_parameters(template: Template) -> list[str]:
+    # virt-install has no option for a filter's parameters (Shoal passes the
+    # droplet's IP, which makes libvirt install the rules at start); its
+    # XPath edits are what a user would type for them.
+    options = []
+    for n, (name, value) in enumerate(template.filter_parameters, start=1):
+        parameter = f"./devices/interface/filterref/parameter[{n}]"
+        options += ["--xml", f"{parameter}/@name={name}"]
+        options += ["--xml", f"{parameter}/@value={value}"]
+    return options
 
 
 def is_running(

@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -25,15 +24,18 @@ from pathlib import Path
 import httpx
 import libvirt
 import yaml
+from sqlalchemy import select
+
+from shoal.control.db import Database
+from shoal.control.models import Droplet, Image
 
 SHOAL = [sys.executable, "-m", "shoal.control.cli"]
 RUN = os.getpid() % 200
 IMAGE = "debian-12-x64"
 
 # Shoal names a droplet's domain after its id alone, so two Shoals on one
-# libvirtd both have a "droplet-1"; and a create first removes whatever
-# domain holds its name. Starting this run's ids far above any other's
-# keeps its domains from ever touching another Shoal's.
+# libvirtd both want a "droplet-1", and the second one's create fails.
+# Starting this run's ids far above any other's keeps its domains apart.
 FIRST_ID = 700_000 + RUN * 1_000
 
 
@@ -91,7 +93,7 @@ def make_state_dir(prefix: str = "shoal-bench-") -> Path:
 
 @contextmanager
 def running_shoal(
-    settings: dict | None = None, cpus: str | None = None, image: bool = True
+    settings: dict | None = None, cpus: str | None = None
 ) -> Iterator[Shoal]:
     """Start Shoal on a fresh state directory; on exit remove all it made."""
     names = Names()
@@ -101,9 +103,8 @@ def running_shoal(
     server = None
     try:
         token = cli(config, "token", "create", "--name", "bench")
-        _start_ids_at(state / "shoal.db", FIRST_ID)
-        if image:
-            _register_image(config)
+        _register_image(config)
+        _reserve_ids_below(state / "shoal.db", FIRST_ID)
         server = _start(config, state, cpus)
         url = f"http://127.0.0.1:{port}"
         _wait_listening(port, server, state / "serve.log")
@@ -143,14 +144,31 @@ def _write_config(state: Path, port: int, names: Names, extra: dict) -> Path:
     return config
 
 
-def _start_ids_at(database: Path, first_id: int) -> None:
-    # The droplets table uses AUTOINCREMENT; its counter lives here.
-    with sqlite3.connect(database) as conn:
-        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'droplets'")
-        conn.execute(
-            "INSERT INTO sqlite_sequence (name, seq) VALUES ('droplets', ?)",
-            (first_id - 1,),
+def _reserve_ids_below(database: Path, first_id: int) -> None:
+    """Make ``first_id`` the next droplet id.
+
+    A hidden row just below it does that whether or not the table counts
+    ids with AUTOINCREMENT (a table rebuilt by a migration may not).
+    """
+    db = Database(f"sqlite:///{database}")
+    with db.transaction() as session:
+        image = session.scalar(select(Image).where(Image.slug == IMAGE))
+        session.add(
+            Droplet(
+                id=first_id - 1,
+                name="bench-id-floor",
+                # No status the engine or the reconciler acts on.
+                status="archive",
+                size_slug="s-1vcpu-512mb-10gb",
+                region_slug="lab1",
+                image=image,
+                memory=512,
+                vcpus=1,
+                disk=10,
+                deleted=True,
+            )
         )
+    db.engine.dispose()
 
 
 def _register_image(config: Path) -> None:

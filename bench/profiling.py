@@ -13,12 +13,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
-import shoal
-
-SHOAL_DIR = str(Path(shoal.__file__).parent)
+SERVE_LOOP = "shoal.control.cli."
 PY_SPY = os.environ.get("SHOAL_BENCH_PY_SPY", "py-spy")
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
@@ -28,11 +27,15 @@ def available() -> bool:
 
 
 def start(pid: int, seconds: int, raw: Path) -> subprocess.Popen:
-    """Sample ``pid`` for ``seconds`` into collapsed stacks at ``raw``."""
+    """Sample ``pid`` for ``seconds`` into collapsed stacks at ``raw``.
+
+    Only the thread holding the GIL is sampled: on one worker the server's
+    Python code runs one thread at a time, so that is where its CPU goes.
+    """
     return subprocess.Popen(
         [
             PY_SPY, "record", "--pid", str(pid), "--duration", str(seconds),
-            "--rate", "250", "--format", "raw", "--output", str(raw),
+            "--rate", "200", "--gil", "--format", "raw", "--output", str(raw),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -43,11 +46,15 @@ def summarize(raw: Path, top: int = 12) -> dict:
     stacks = _stacks(raw)
     total = sum(stacks.values()) or 1
     by_package: Counter[str] = Counter()
+    by_function: Counter[str] = Counter()
     by_shoal_function: Counter[str] = Counter()
     for frames, count in stacks.items():
+        names = [f"{_package(file)}.{func}" for func, file in frames]
         by_package[_package(frames[-1][1])] += count
-        for name in {f"{_package(file)}.{func}" for func, file in frames}:
-            if name.startswith("shoal."):
+        by_function[names[-1]] += count
+        # The serve loop is on every stack; what a fix changes is below it.
+        for name in set(names):
+            if name.startswith("shoal.") and not name.startswith(SERVE_LOOP):
                 by_shoal_function[name] += count
 
     def share(counter: Counter) -> list[list]:
@@ -56,6 +63,7 @@ def summarize(raw: Path, top: int = 12) -> dict:
     return {
         "samples": total,
         "self_by_package_pct": share(by_package),
+        "self_by_function_pct": share(by_function),
         "inclusive_shoal_pct": share(by_shoal_function),
     }
 
@@ -77,12 +85,13 @@ def _frame(text: str) -> tuple[str, str] | None:
 
 
 def _package(file: str) -> str:
-    """``shoal.api.views``, ``sqlalchemy``, ``stdlib.json``, ..."""
-    if file.startswith(SHOAL_DIR):
-        tail = file.removeprefix(SHOAL_DIR).removesuffix(".py")
-        return "shoal" + tail.replace("/", ".")
-    if "site-packages/" in file:
-        return file.split("site-packages/")[1].split("/")[0].removesuffix(".py")
-    if "/lib/python3" in file:
-        return "stdlib." + Path(file).stem
-    return file
+    """``shoal.api.views``, ``sqlalchemy``, ``stdlib.asyncio``, ...
+
+    py-spy names files relative to their entry on sys.path.
+    """
+    if file.startswith("shoal/"):
+        return file.removesuffix(".py").replace("/", ".")
+    head = file.split("/")[0].removesuffix(".py")
+    if head in sys.stdlib_module_names:
+        return f"stdlib.{head}"
+    return head

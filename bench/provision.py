@@ -11,7 +11,6 @@ turns in one run so that the machine's noise falls on all three alike.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from collections.abc import Callable
 
@@ -23,6 +22,8 @@ from bench.lab import IMAGE, Shoal, running_shoal
 from shoal.control.addresses import mac_for
 
 METHODS = ("shoal", "floor", "virt-install")
+# Run when Shoal's domains carry a network filter: the floor without it.
+BARE = "floor, no nwfilter"
 TARGETS = {"shoal/floor": 1.5, "shoal/virt-install": 1.0}
 
 
@@ -78,12 +79,17 @@ def run(shoal: Shoal, conn: libvirt.virConnect, count: int) -> dict:
         "floor": _baseline(conn, template, "floor", baselines.floor),
         "virt-install": _baseline(conn, template, "vi", baselines.virt_install),
     }
-    samples: dict[str, list[float]] = {m: [] for m in METHODS}
+    methods = METHODS
+    if template.filterref:
+        takers[BARE] = _baseline(conn, template, "bare", baselines.bare_floor)
+        methods = (*METHODS, BARE)
+    samples: dict[str, list[float]] = {m: [] for m in methods}
 
     # Round 0 warms every path (first qemu-img, first virt-install import
     # of its modules) and is not counted. Each round rotates the order.
     for index in range(count + 1):
-        order = METHODS[index % 3 :] + METHODS[: index % 3]
+        turn = index % len(methods)
+        order = methods[turn:] + methods[:turn]
         for method in order:
             seconds = takers[method](index)
             if index:
@@ -100,6 +106,8 @@ def _result(samples, steps, template, count) -> dict:
         "shoal/floor": shoal / summaries["floor"]["median"],
         "shoal/virt-install": shoal / summaries["virt-install"]["median"],
     }
+    if BARE in summaries:
+        ratios["shoal/floor without nwfilter"] = shoal / summaries[BARE]["median"]
     return {
         "settings": {
             "count": count,
@@ -113,13 +121,8 @@ def _result(samples, steps, template, count) -> dict:
         "summary": summaries,
         "ratios": ratios,
         "targets": {k: {"max": v, "met": ratios[k] <= v} for k, v in TARGETS.items()},
-        "shoal_steps_median": _median_steps(steps),
+        "shoal_steps_median": serve_log.median_steps(steps),
     }
-
-
-def _median_steps(steps: list[dict]) -> dict[str, float]:
-    names = [name for name in steps[0]] if steps else []
-    return {n: statistics.median(s[n] for s in steps if n in s) for n in names}
 
 
 def render(result: dict) -> str:
@@ -133,19 +136,15 @@ def render(result: dict) -> str:
         report.table(["method", "n", "median s", "p95 s", "min s", "max s"], rows),
         "",
     ]
-    for name, target in result["targets"].items():
-        verdict = "met" if target["met"] else "MISSED"
-        ratio = result["ratios"][name]
-        out.append(
-            f"{name} (medians): {ratio:.2f}  target <= {target['max']}: {verdict}"
-        )
-    total = sum(result["shoal_steps_median"].values()) or 1
-    step_rows = [
-        [name, seconds, f"{100 * seconds / total:.0f}%"]
-        for name, seconds in result["shoal_steps_median"].items()
-    ]
+    for name, ratio in result["ratios"].items():
+        target = result["targets"].get(name)
+        limit = ""
+        if target:
+            verdict = "met" if target["met"] else "MISSED"
+            limit = f"  target <= {target['max']}: {verdict}"
+        out.append(f"{name} (medians): {ratio:.2f}{limit}")
     out += ["", "Shoal's create, step by step (medians, from serve.log)"]
-    out.append(report.table(["step", "median s", "share"], step_rows))
+    out.append(serve_log.render(result["shoal_steps_median"]))
     return "\n".join(out)
 
 

@@ -15,8 +15,12 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import shoal
+from bench.snapshot import tree_hash
+
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).parent.parent
+SHOAL = Path(shoal.__file__).parent
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -58,7 +62,7 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+        return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return "" if value is None else str(value)
 
 
@@ -95,6 +99,9 @@ def machine() -> dict:
         "shoal_tree_dirty": bool(
             _first_line(["git", "-C", str(REPO), "status", "--porcelain", "shoal"])
         ),
+        # What was measured, exactly: the package imported, and its contents.
+        "shoal_source": str(SHOAL),
+        "shoal_tree_sha256": tree_hash(SHOAL),
     }
 
 

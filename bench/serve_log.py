@@ -8,8 +8,11 @@ A step whose line is missing (the log changed) is left out, never guessed.
 from __future__ import annotations
 
 import re
+import statistics
 from datetime import datetime
 from pathlib import Path
+
+from bench.report import table
 
 # (step, what its last line says), in the order the engine runs them.
 CREATE_STEPS = (
@@ -51,3 +54,17 @@ def _parse(line: str) -> tuple[float | None, str]:
         return None, line
     stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
     return stamp.timestamp(), line.rstrip()
+
+
+def median_steps(samples: list[dict[str, float]]) -> dict[str, float]:
+    """Per step, the median over the creates whose log showed it."""
+    names = list(dict.fromkeys(name for sample in samples for name in sample))
+    return {
+        name: statistics.median(s[name] for s in samples if name in s) for name in names
+    }
+
+
+def render(steps: dict[str, float]) -> str:
+    total = sum(steps.values()) or 1
+    rows = [[name, s, f"{100 * s / total:.0f}%"] for name, s in steps.items()]
+    return table(["step", "median s", "share"], rows)

@@ -80,7 +80,7 @@ def _find(pattern: str, text: str, default: str | None = None) -> str:
 
 def _latency(label: str, out: str) -> float:
     # The "Latency Distribution" block: "     50%    1.23ms".
-    value = _find(rf"^\s+{label}\s+([\d.]+[a-z]+)$", out)
+    value = _find(rf"^\s+{label}\s+([\d.]+[a-z]+)\s*$", out)
     number, unit = re.fullmatch(r"([\d.]+)([a-z]+)", value).groups()
     return float(number) * _UNITS[unit]
 

@@ -22,12 +22,17 @@ PACKAGES=(
     # hypervisor
     libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
     dnsmasq-base iptables iproute2 ovmf
+    # droplet network filters: libvirt's stock filters, which Shoal's own
+    # build on, run as ebtables rules (ebtables-nft comes with iptables)
+    libvirt-daemon-config-nwfilter
     # building libvirt-python into the virtualenv
     libvirt-dev pkg-config gcc python3-dev python3-venv
     # building the Debian test image and the KVM probe kit
     mmdebstrap grub-pc-bin e2fsprogs fdisk busybox-static cpio
     # the demo and the end-to-end tests talk to guests over SSH
     openssh-client curl
+    # password_reset hashes the new root password (openssl passwd -6)
+    openssl
 )
 
 log() { echo "install: $*" >&2; }

@@ -14,6 +14,8 @@ VENV="${SHOAL_VENV:-/opt/shoal/venv}"
 # Built (or found in /var/cache/shoal) here, where apt's mirror is
 # reachable; the namespace the tests run in has no way out.
 "$VENV/bin/python" -m shoal.images.builder debian-12-x64 >/dev/null
+# The variant whose cloud-init reads only the metadata service (no seed).
+"$VENV/bin/python" -m shoal.images.builder debian-12-x64-do >/dev/null
 
 cd "$REPO"
 export SHOAL_E2E=1

@@ -22,6 +22,7 @@ from shoal.api.routes import (
     droplets,
     images,
     oauth,
+    snapshots,
     tags,
 )
 from shoal.control.config import Settings
@@ -38,6 +39,7 @@ ROUTERS = (
     actions,
     catalog,
     images,
+    snapshots,
     tags,
     account,
     oauth,

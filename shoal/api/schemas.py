@@ -102,3 +102,36 @@ class ImageUpdate(Lenient):
     name: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     description: Annotated[str, StringConstraints(max_length=1024)] | None = None
     distribution: str | None = None
+
+
+class CustomImageCreate(Lenient):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    url: Annotated[str, StringConstraints(min_length=1)]
+    region: Any = None
+    distribution: str | None = None
+    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    tags: list[str] | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: Any) -> str | None:
+        return _region_slug(value)
+
+
+class ImageAction(Lenient):
+    type: str
+    region: Any = None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: Any) -> str | None:
+        return _region_slug(value)
+
+
+def _region_slug(value: Any) -> str | None:
+    # As for droplets: "" and [] are the clients' ways of saying none.
+    if value in (None, "", []):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("region must be a region slug")
+    return value

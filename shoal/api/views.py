@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shoal.control import droplet_actions
+from shoal.control import backups, droplet_actions
 from shoal.control.config import RegionConfig, Settings, SizeConfig
 from shoal.control.droplets import images_taken
 from shoal.control.models import Action, Droplet, Image, SSHKey, Tag
@@ -55,7 +55,7 @@ def image_view(image: Image, settings: Settings) -> dict:
         "min_disk_size": image.min_disk_size,
         "size_gigabytes": image.size_gigabytes,
         "description": image.description,
-        "tags": [],
+        "tags": sorted(t.name for t in image.tags),
         "status": image.status,
         "error_message": image.error_message,
     }
@@ -97,9 +97,9 @@ def droplet_view(droplet: Droplet, settings: Settings, locked: bool) -> dict:
         "status": droplet.status,
         "kernel": None,
         "created_at": timestamp(droplet.created_at),
-        "features": [],
+        "features": ["backups"] if droplet.backups_enabled else [],
         "backup_ids": [i.id for i in images_taken(droplet, "backup")],
-        "next_backup_window": None,
+        "next_backup_window": _window_view(droplet),
         "snapshot_ids": [i.id for i in images_taken(droplet, "snapshot")],
         "image": image_view(droplet.image, settings),
         "volume_ids": [],
@@ -147,13 +147,37 @@ def droplet_snapshot_view(image: Image, settings: Settings) -> dict:
     }
 
 
-def backup_policy_view(droplet: Droplet) -> dict:
-    # Shoal takes no backups yet: every droplet reports them disabled.
+def snapshot_view(image: Image, settings: Settings) -> dict:
+    """A droplet snapshot as /v2/snapshots shows it: ids as strings."""
     return {
-        "droplet_id": droplet.id,
-        "backup_enabled": False,
-        "next_backup_window": None,
+        "id": str(image.id),
+        "name": image.name,
+        "created_at": timestamp(image.created_at),
+        "regions": [settings.region.slug],
+        "min_disk_size": image.min_disk_size,
+        "size_gigabytes": image.size_gigabytes,
+        "resource_id": str(image.droplet_id) if image.droplet_id else "",
+        "resource_type": "droplet",
+        "tags": sorted(t.name for t in image.tags),
     }
+
+
+def _window_view(droplet: Droplet) -> dict | None:
+    window = backups.window_of(droplet)
+    if window is None:
+        return None
+    return {"start": timestamp(window["start"]), "end": timestamp(window["end"])}
+
+
+def backup_policy_view(droplet: Droplet) -> dict:
+    view = {
+        "droplet_id": droplet.id,
+        "backup_enabled": droplet.backups_enabled,
+        "next_backup_window": _window_view(droplet),
+    }
+    if droplet.backup_policy is not None:
+        view["backup_policy"] = backups.full_policy(droplet.backup_policy)
+    return view
 
 
 def supported_backup_policies() -> list[dict]:

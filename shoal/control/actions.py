@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shoal.control.errors import NotFound, Unprocessable
-from shoal.control.models import Action, Droplet, utcnow
+from shoal.control.models import Action, Droplet, Image, utcnow
 
 IN_PROGRESS = "in-progress"
 COMPLETED = "completed"
@@ -18,7 +18,20 @@ ERRORED = "errored"
 # nothing, so no action is ever left waiting for a handler (issue 3).
 SUPPORTED: set[str] = set()
 
+# Types Shoal refuses for good, with the reason the 422 gives.
+REFUSED: dict[str, str] = {
+    "enable_ipv6": (
+        "IPv6 is not available: Shoal's droplet network is IPv4 only, so "
+        "enable_ipv6 cannot be performed."
+    ),
+    "change_kernel": (
+        "Droplets boot the kernel inside their own image, as DigitalOcean's "
+        "have since 2017; there is no external kernel to change to."
+    ),
+}
+
 PENDING_MESSAGE = "Droplet already has a pending event."
+IMAGE_PENDING_MESSAGE = "Image already has a pending event."
 
 
 def record(session: Session, droplet: Droplet, type_: str, **params) -> Action:
@@ -37,6 +50,50 @@ def record(session: Session, droplet: Droplet, type_: str, **params) -> Action:
         # for this droplet after our check (B24).
         raise Unprocessable(PENDING_MESSAGE) from None
     return action
+
+
+def record_image(
+    session: Session, image: Image, region_slug: str, type_: str, **params
+) -> Action:
+    """An action on an image (its import, a transfer, a convert)."""
+    action = Action(
+        type=type_,
+        resource_id=image.id,
+        resource_type="image",
+        region_slug=region_slug,
+        params=params,
+    )
+    session.add(action)
+    try:
+        session.flush()
+    except IntegrityError:
+        # The same unique index holds one pending action per image.
+        raise Unprocessable(IMAGE_PENDING_MESSAGE) from None
+    return action
+
+
+def get_resource_action(
+    session: Session, action_id: int, resource_type: str, resource_id: int
+) -> Action:
+    """The action, if it was taken on that resource; 404 otherwise."""
+    action = session.get(Action, action_id)
+    if action is None or (action.resource_type, action.resource_id) != (
+        resource_type,
+        resource_id,
+    ):
+        raise NotFound("The resource you were accessing could not be found.")
+    return action
+
+
+def list_resource_actions(
+    session: Session, resource_type: str, resource_id: int, offset: int, limit: int
+) -> tuple[list[Action], int]:
+    query = select(Action).where(
+        Action.resource_type == resource_type, Action.resource_id == resource_id
+    )
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    page = session.scalars(query.order_by(Action.id.desc()).offset(offset).limit(limit))
+    return list(page), total
 
 
 def ensure_idle(session: Session, droplet_id: int) -> None:

@@ -80,6 +80,71 @@ def cmd_image_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_image_pull(args: argparse.Namespace) -> int:
+    from shoal.control.progress_bar import download_bar
+    from shoal.images import pull
+    from shoal.images.distributions import lookup
+    from shoal.images.errors import ImageError
+
+    settings = _settings(args)
+    db = _database(settings)
+    entries = catalogue.catalogue_of(settings)
+    try:
+        entry = lookup(entries, args.slug)
+        with download_bar(entry.slug) as progress:
+            path = pull.pull(
+                entry, settings.image_cache_dir, settings.images.limits(), progress
+            )
+    except ImageError as exc:
+        print(f"shoal: {exc}", file=sys.stderr)
+        return 1
+
+    with db.transaction() as session:
+        image = catalogue.register_image(session, args.slug, path, entries)
+        print(f"{image.id}\t{image.slug}\t{path}")
+    return 0
+
+
+def cmd_image_import(args: argparse.Namespace) -> int:
+    from shoal.control.image_import import CustomImageRequest, ImageImporter
+    from shoal.images.errors import ImageError
+
+    source = Path(args.file).resolve()
+    if not source.is_file():
+        print(f"shoal: no such file: {args.file}", file=sys.stderr)
+        return 1
+
+    settings = _settings(args)
+    db = _database(settings)
+    request = CustomImageRequest(
+        name=args.name or source.name,
+        url="",
+        region=settings.region.slug,
+        distribution=args.distribution,
+        description=args.description,
+        tags=args.tag,
+    )
+    importer = ImageImporter(db, settings)
+    try:
+        image_id = importer.import_file(source, request)
+    except ImageError as exc:
+        print(f"shoal: image refused: {exc}", file=sys.stderr)
+        return 1
+
+    print(f"{image_id}\t{request.name}\t{importer.target(image_id)}")
+    return 0
+
+
+def _images(db: Database, settings: Settings, engine) -> None:
+    """The catalogue's slugs as images, and the engine's importer."""
+    from shoal.control.image_import import IMPORT, ImageImporter
+
+    with db.transaction() as session:
+        added = catalogue.sync_catalogue(session, catalogue.catalogue_of(settings))
+    engine.register(IMPORT, ImageImporter(db, settings))
+    log.info("images ready catalogue_added=%d", added)
+
+
 def _virt_type(settings: Settings) -> str:
     from shoal.hypervisor.accel import choose_virt_type
     from shoal.images.probe_kit import probe_kit
@@ -87,7 +152,7 @@ def _virt_type(settings: Settings) -> str:
     return choose_virt_type(
         settings.virt_type,
         lambda: probe_kit(settings.probe_cache_dir),
-        settings.state_dir / "virt-type.json",
+        settings.probe_cache_dir / "virt-type.json",
     )
 
 
@@ -124,33 +189,64 @@ def _serve_all(servers) -> None:
 
 
 def _metadata_server(settings: Settings, db: Database):
-    from shoal.api.metadata import create_metadata_app
+    from functools import partial
+
+    from shoal.api.metadata import create_metadata_app, link_identity, link_protocol
     from shoal.control.metadata import MetadataSource
     from shoal.hypervisor import hostnet
 
-    bridge = settings.network.bridge
-    hostnet.ensure_address(bridge, f"{settings.metadata_address}/16")
-    sock = hostnet.device_socket(
-        bridge, settings.metadata_address, settings.metadata_port
+    bridge, address = settings.network.bridge, settings.metadata_address
+    hostnet.ensure_address(bridge, f"{address}/16")
+    # The host's own requests come in here too (the local route of the
+    # address names the bridge): with no link source, they get a 404.
+    sockets = [hostnet.device_socket(bridge, address, settings.metadata_port)]
+
+    identify = link_identity(partial(hostnet.neighbour_mac, bridge))
+    app = create_metadata_app(MetadataSource(db, settings), identify)
+    config = uvicorn.Config(
+        app,
+        http=link_protocol(hostnet.syn_source_mac),
+        log_config=None,
+        access_log=False,
     )
-    app = create_metadata_app(MetadataSource(db, settings))
-    config = uvicorn.Config(app, log_config=None, access_log=False)
-    return _Server(config), [sock]
+    return _Server(config), sockets
+
+
+def _droplet_actions(db: Database, settings: Settings, engine) -> list:
+    """Action handlers, droplet status from domain events, the backup
+    schedule; returns what to stop on the way out."""
+    from shoal.control import handlers
+    from shoal.control.backups import BackupScheduler
+    from shoal.control.domain_events import DomainEvents
+    from shoal.control.status import StatusFollower
+
+    events = DomainEvents()
+    handlers.install(engine, events)
+    follower = StatusFollower(db, engine.provisioner.host, events)
+    scheduler = BackupScheduler(db, settings, engine.wake)
+    follower.start()
+    scheduler.start()
+    return [scheduler, follower]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from shoal.api.app import Services, create_app
     from shoal.control.engine import Engine
     from shoal.control.provision import Provisioner
+    from shoal.hypervisor import events
     from shoal.hypervisor.connection import Host
 
     settings = _settings(args)
     db = _database(settings)
+    # Before any connection opens: only later ones deliver domain events.
+    events.start_event_loop()
     provisioner = Provisioner(
         settings, Host(settings.libvirt_uri), _virt_type(settings)
     )
     provisioner.prepare_host()
     engine = Engine(db, settings, provisioner)
+    _images(db, settings, engine)
+    running = _droplet_actions(db, settings, engine)
     engine.start()
 
     host, port = _split_listen(settings.listen)
@@ -170,6 +266,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _serve_all(servers)
     finally:
         engine.stop()
+        for part in running:
+            part.stop()
     return 0
 
 
@@ -208,6 +306,20 @@ def _parser() -> argparse.ArgumentParser:
     build = image.add_parser("build", parents=[common], help="build and register")
     build.add_argument("slug", nargs="?", default="debian-12-x64")
     build.set_defaults(func=cmd_image_build)
+    pull = image.add_parser(
+        "pull", parents=[common], help="fetch a catalogue image and register it"
+    )
+    pull.add_argument("slug")
+    pull.set_defaults(func=cmd_image_pull)
+    imported = image.add_parser(
+        "import", parents=[common], help="import a disk file as a custom image"
+    )
+    imported.add_argument("file", help="raw, qcow2, vmdk, vdi or vhdx; .gz/.bz2/.xz")
+    imported.add_argument("--name", help="image name (default: the file name)")
+    imported.add_argument("--distribution", help="e.g. Ubuntu (default: Unknown)")
+    imported.add_argument("--description")
+    imported.add_argument("--tag", action="append", default=[], help="repeatable")
+    imported.set_defaults(func=cmd_image_import)
     return parser
 
 

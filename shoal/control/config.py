@@ -19,6 +19,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from shoal.images.limits import ImageLimits
+
 DEFAULT_CONFIG_FILE = Path("/etc/shoal/shoal.yaml")
 
 
@@ -69,6 +71,36 @@ class NetworkConfig(BaseModel):
         return self.network.network_address + 1
 
 
+class ImageConfig(BaseModel):
+    """The distribution catalogue, and what a fetched or imported image may
+    cost the host (see README, "Images")."""
+
+    # An operator's catalogue file; its entries add to or replace the
+    # built-in ones (shoal/images/distributions.yaml) by slug.
+    catalogue: Path | None = None
+    max_download_gb: float = 100.0
+    max_decompressed_gb: float = 100.0
+    max_virtual_gb: float = 256.0
+    stall_seconds: float = 60.0
+    download_retries: int = 3
+    qemu_img_memory_mb: int = 2048
+    qemu_img_cpu_seconds: int = 600
+    qemu_img_timeout_seconds: float = 1800.0
+
+    def limits(self) -> ImageLimits:
+        gib = 1 << 30
+        return ImageLimits(
+            download_bytes=int(self.max_download_gb * gib),
+            decompressed_bytes=int(self.max_decompressed_gb * gib),
+            virtual_bytes=int(self.max_virtual_gb * gib),
+            stall_seconds=self.stall_seconds,
+            download_retries=self.download_retries,
+            qemu_img_memory_bytes=self.qemu_img_memory_mb << 20,
+            qemu_img_cpu_seconds=self.qemu_img_cpu_seconds,
+            qemu_img_timeout_seconds=self.qemu_img_timeout_seconds,
+        )
+
+
 def _default_sizes() -> list[SizeConfig]:
     # The smallest shared-CPU plans DigitalOcean sells, with its prices, so
     # that scripts written against DigitalOcean find the slugs they know.
@@ -111,7 +143,17 @@ class Settings(BaseSettings):
     metadata_address: str = "169.254.169.254"
     metadata_port: int = 80
     engine_workers: int = 4
+    # Seconds between reconciliation passes (one also runs at start).
+    reconcile_interval: float = 60.0
     droplet_limit: int = 25
+    # How long a graceful shutdown or reboot waits for the guest, and how
+    # often it presses the ACPI power button again meanwhile: a guest still
+    # booting does not hear the first press (field report B16).
+    shutdown_timeout_seconds: float = 120.0
+    shutdown_resend_seconds: float = 5.0
+    # Take each droplet's backups this many seconds apart instead of once in
+    # its policy's daily or weekly window; for tests and demonstrations.
+    backup_interval_seconds: float | None = None
     # DigitalOcean's own budgets per token; callers without a valid token are
     # counted by their address.
     rate_limit_per_hour: int = 5000
@@ -119,6 +161,7 @@ class Settings(BaseSettings):
     region: RegionConfig = RegionConfig()
     sizes: list[SizeConfig] = Field(default_factory=_default_sizes)
     network: NetworkConfig = NetworkConfig()
+    images: ImageConfig = ImageConfig()
 
     @field_validator("virt_type")
     @classmethod
@@ -151,6 +194,21 @@ class Settings(BaseSettings):
     @property
     def console_dir(self) -> Path:
         return self.state_dir / "consoles"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """Snapshot and backup images of droplets' disks."""
+        return self.state_dir / "images" / "snapshots"
+
+    @property
+    def custom_image_dir(self) -> Path:
+        """Images imported from a URL or a file, one qcow2 per image id."""
+        return self.state_dir / "images" / "custom"
+
+    @property
+    def password_dir(self) -> Path:
+        """New root passwords, one file per droplet, for the operator."""
+        return self.state_dir / "passwords"
 
     def size(self, slug: str) -> SizeConfig | None:
         return next((s for s in self.sizes if s.slug == slug), None)

@@ -144,6 +144,8 @@ def _enable_backups(session, settings, droplet, request) -> dict:
 def _change_backup_policy(session, settings, droplet, request) -> dict:
     if not request.backup_policy:
         raise Unprocessable("backup_policy is required.")
+    if not droplet.backups_enabled:
+        raise Unprocessable("Backups are not enabled on this droplet.")
     return {"backup_policy": _backup_policy(request.backup_policy)}
 
 
@@ -181,6 +183,8 @@ def _check_type(type_: str, allowed: frozenset[str]) -> None:
 
 
 def _check_supported(type_: str) -> None:
+    if type_ in actions.REFUSED:
+        raise Unprocessable(actions.REFUSED[type_])
     if type_ not in actions.SUPPORTED:
         raise Unprocessable(f"The action type {type_} is not supported by Shoal yet.")
 

@@ -10,22 +10,25 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select, update
 
-from shoal.control import actions
+from shoal.control import actions, catalogue, image_files
 from shoal.control.addresses import free_ipv4, mac_for
 from shoal.control.config import Settings
 from shoal.control.db import Database
 from shoal.control.models import Action, Droplet
 from shoal.control.provision import Machine, Provisioner
-from shoal.hypervisor.errors import HypervisorError
+from shoal.control.reconcile import Reconciler
+from shoal.hypervisor.errors import HypervisorError, HypervisorUnavailable
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+RETRY_SECONDS = 2.0
 
 
 class Engine:
@@ -33,6 +36,8 @@ class Engine:
         self.db = db
         self.settings = settings
         self.provisioner = provisioner
+        self.reconciler = Reconciler(db, provisioner)
+        self._last_reconcile = 0.0
         self.worker_id = f"{socket.gethostname()}:{threading.get_native_id()}"
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
@@ -51,6 +56,7 @@ class Engine:
 
     def start(self) -> None:
         self._release_orphans()
+        self._reconcile()
         self._thread.start()
 
     def stop(self) -> None:
@@ -75,14 +81,34 @@ class Engine:
                 .values(claimed_by=None)
             )
 
+    def _reconcile(self) -> None:
+        self._last_reconcile = time.monotonic()
+        try:
+            self.reconciler.run()
+        except HypervisorError as exc:
+            log.warning("reconciliation skipped error=%s", exc)
+        except Exception:
+            log.exception("reconciliation failed")
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 self._dispatch()
             except Exception:
                 log.exception("dispatch failed")
+            self._sweep_image_files()
+            due = self._last_reconcile + self.settings.reconcile_interval
+            if time.monotonic() >= due:
+                self._reconcile()
             self._wakeup.wait(POLL_SECONDS)
             self._wakeup.clear()
+
+    def _sweep_image_files(self) -> None:
+        # Deleted images keep their files while droplets are built on them.
+        try:
+            image_files.sweep(self.db)
+        except Exception:
+            log.exception("image file sweep failed")
 
     def _dispatch(self) -> None:
         with self.db.transaction() as session:
@@ -111,14 +137,22 @@ class Engine:
         return True
 
     def _run(self, action: Action) -> None:
+        # droplet_id=7, or image_id=7 for an image's import.
         context = (
-            f"action_id={action.id} type={action.type} droplet_id={action.resource_id}"
+            f"action_id={action.id} type={action.type} "
+            f"{action.resource_type}_id={action.resource_id}"
         )
         handler = self._handlers.get(action.type)
         try:
             if handler is None:
                 raise NotImplementedError(f"action type {action.type} is not supported")
             handler(action)
+        except HypervisorUnavailable as exc:
+            # libvirtd is away (restarting, say): the action waits for it
+            # instead of failing, and runs again from its start.
+            log.warning("action waits for the hypervisor %s error=%s", context, exc)
+            self._stopping.wait(RETRY_SECONDS)
+            self._release(action.id)
         except Exception as exc:
             log.warning("action errored %s error=%s", context, exc)
             self._finish(action.id, _describe(exc))
@@ -129,23 +163,13 @@ class Engine:
                 self._busy.discard((action.resource_type, action.resource_id))
             self._wakeup.set()
 
+    def _release(self, action_id: int) -> None:
+        with self.db.transaction() as session:
+            session.get(Action, action_id).claimed_by = None
+
     def _finish(self, action_id: int, error: str | None = None) -> None:
         with self.db.transaction() as session:
             actions.finish(session.get(Action, action_id), error)
-
-    def _machine(self, droplet: Droplet) -> Machine:
-        return Machine(
-            droplet_id=droplet.id,
-            name=droplet.name,
-            vcpus=droplet.vcpus,
-            memory_mib=droplet.memory,
-            disk_gib=droplet.disk,
-            base_image=droplet.image.path,
-            ipv4=droplet.ipv4 or "",
-            mac=droplet.mac or "",
-            public_keys=tuple(droplet.public_keys or ()),
-            user_data=droplet.user_data,
-        )
 
     def _reserve_addresses(self, droplet_id: int) -> Machine:
         with self._address_lock, self.db.transaction() as session:
@@ -154,15 +178,18 @@ class Engine:
                 droplet.ipv4 = free_ipv4(session, self.settings.network)
                 droplet.mac = mac_for(droplet.id)
             droplet.host = socket.gethostname()
-            return self._machine(droplet)
+            return Machine.from_droplet(droplet)
 
     def _create(self, action: Action) -> None:
+        self._ensure_base_image(action.resource_id)
         machine = self._reserve_addresses(action.resource_id)
 
         try:
             # A create interrupted by a crash runs again from the start.
             self.provisioner.destroy(machine)
             self.provisioner.create(machine)
+        except HypervisorUnavailable:
+            raise
         except BaseException:
             self._forget_droplet(machine.droplet_id)
             raise
@@ -170,6 +197,17 @@ class Engine:
         with self.db.transaction() as session:
             session.get(Droplet, machine.droplet_id).status = "active"
             actions.finish(session.get(Action, action.id))
+
+    def _ensure_base_image(self, droplet_id: int) -> None:
+        # A catalogue image is fetched on its first use; a fetch that fails
+        # fails the create like any other step.
+        with self.db.transaction() as session:
+            image_id = session.get(Droplet, droplet_id).image_id
+        try:
+            catalogue.ensure_local(self.db, self.settings, image_id)
+        except BaseException:
+            self._forget_droplet(droplet_id)
+            raise
 
     def _forget_droplet(self, droplet_id: int) -> None:
         # A failed create leaves no row: the droplet never existed for the user.
@@ -181,7 +219,7 @@ class Engine:
     def _destroy(self, action: Action) -> None:
         with self.db.transaction() as session:
             droplet = session.get(Droplet, action.resource_id)
-            machine = self._machine(droplet) if droplet is not None else None
+            machine = Machine.from_droplet(droplet) if droplet is not None else None
 
         # The droplet's create may have failed meanwhile and taken it along.
         if machine is not None:

@@ -1,7 +1,8 @@
 """Image records as the account sees them: find, list, rename, delete.
 
-The files behind them belong to ``shoal.images``; a deleted image is only
-hidden here.
+The files behind them belong to ``shoal.images``. A deleted image is
+hidden here at once; its file goes when no droplet's disk is backed by it
+any more (``image_files.sweep``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from shoal.control.errors import NotFound, Unprocessable
 from shoal.control.ids import as_id
-from shoal.control.models import Droplet, Image
+from shoal.control.models import Image, Tag, utcnow
 
 # The spec's enum; DigitalOcean shows anything else as "Unknown".
 DISTRIBUTIONS = (
@@ -49,9 +50,20 @@ def find_image(session: Session, ref: str | int) -> Image | None:
 
 def get_image(session: Session, ref: str | int) -> Image:
     image = find_image(session, ref)
-    if image is None or image.status == "deleted":
+    if image is None or not is_visible(image):
         raise NotFound("The image you were accessing could not be found.")
     return image
+
+
+def is_visible(image: Image) -> bool:
+    """Live images, and failed imports nobody has deleted yet.
+
+    DigitalOcean shows an import that failed as status ``deleted`` with its
+    ``error_message``, so clients polling for ``available`` learn why.
+    """
+    if image.deleted_at is not None:
+        return False
+    return image.status != "deleted" or bool(image.error_message)
 
 
 def list_images(
@@ -60,8 +72,11 @@ def list_images(
     limit: int,
     kind: str | None = None,
     private: bool = False,
+    tag_name: str | None = None,
 ) -> tuple[list[Image], int]:
     query = select(Image).where(Image.status != "deleted")
+    if tag_name is not None:
+        query = query.where(Image.tags.any(Tag.name == tag_name))
     if kind == "distribution":
         query = query.where(Image.type == "base", Image.public.is_(True))
     elif kind == "application":
@@ -87,21 +102,18 @@ def update_image(session: Session, ref: str | int, change: ImageUpdate) -> Image
     return image
 
 
-def delete_image(session: Session, ref: str | int) -> None:
+def delete_image(session: Session, ref: str | int) -> Image:
+    """Hide the image at once; its file stays while droplets are built on it.
+
+    Droplet disks are copy-on-write overlays of their image, so the file
+    must outlive every droplet built from it, deleted ones included until
+    the engine has removed their disks (and their rows).
+    """
     image = get_image(session, ref)
     if image.public:
         raise Unprocessable("Public images cannot be deleted.")
 
-    # Droplet disks are copy-on-write overlays of their image, so the image
-    # must outlive every droplet built from it, deleted ones included until
-    # the engine has removed their disks (and their rows).
-    users = session.scalars(
-        select(Droplet.id).where(Droplet.image_id == image.id).order_by(Droplet.id)
-    ).all()
-    if users:
-        raise Unprocessable(
-            f"Image {image.id} is still the base of droplet(s) "
-            f"{', '.join(map(str, users))}; delete those first."
-        )
     image.status = "deleted"
+    image.deleted_at = utcnow()
     session.flush()
+    return image

@@ -48,6 +48,13 @@ droplet_tags = Table(
     Column("tagged_at", DateTime(timezone=True), default=lambda: datetime.now(UTC)),
 )
 
+image_tags = Table(
+    "image_tags",
+    Base.metadata,
+    Column("image_id", ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_name", ForeignKey("tags.name", ondelete="CASCADE"), primary_key=True),
+)
+
 
 class Token(Base):
     __tablename__ = "tokens"
@@ -89,9 +96,19 @@ class Image(Base):
     # The droplet a snapshot or backup was taken from. No foreign key: the
     # image outlives the droplet.
     droplet_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # The image's cloud-init reads only the metadata service (its
+    # datasource_list has no NoCloud): its droplets get no seed ISO.
+    metadata_service_only: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow
     )
+    # Set by DELETE. The status says "deleted" from then on, and the file
+    # stays until no droplet's disk is backed by it. A failed import also
+    # reads "deleted" (with its error_message), as on DigitalOcean, but
+    # stays visible by id until someone deletes it.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    tags: Mapped[list[Tag]] = relationship(secondary=image_tags, lazy="selectin")
 
 
 class Tag(Base):
@@ -117,6 +134,13 @@ class Droplet(Base):
     ipv4: Mapped[str | None] = mapped_column(String(15), unique=True)
     mac: Mapped[str | None] = mapped_column(String(17), unique=True)
     host: Mapped[str | None] = mapped_column(String(255))
+    # Backups: the policy (plan, weekday, hour) is kept while they are off.
+    backups_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    backup_policy: Mapped[dict | None] = mapped_column(JSON)
+    next_backup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The root password's crypt(3) hash from the last password_reset; the
+    # seed carries it so the guest applies it at its next boot.
+    root_password_hash: Mapped[str | None] = mapped_column(String(255))
     # Set by DELETE: from then on the API answers 404 while the engine tears
     # the machine down; the row goes once nothing of it is left.
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)

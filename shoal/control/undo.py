@@ -9,12 +9,15 @@ log = logging.getLogger(__name__)
 
 
 class UndoStack:
-    def __init__(self, context: str):
+    def __init__(self, context: str, on_step: Callable[[str], None] | None = None):
         self.context = context
         self._undos: list[tuple[str, Callable[[], None]]] = []
+        # Called after each step is recorded; fault injection hooks in here.
+        self._on_step = on_step or (lambda _name: None)
 
     def push(self, name: str, undo: Callable[[], None]) -> None:
         self._undos.append((name, undo))
+        self._on_step(name)
 
     def unwind(self) -> None:
         """Undo every finished step, newest first; a failed undo is logged."""

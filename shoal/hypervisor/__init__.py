@@ -9,6 +9,9 @@ Modules:
     storage     directory pools, qcow2 overlays, uploaded volumes
     network     virtual networks and DHCP reservations
     seed        the NoCloud seed ISO
+    media       a running guest's CD-ROM reopening a replaced seed
+    backup      a running domain's disk copied to a standalone qcow2
+    events      libvirt's event loop, domain lifecycle and reboot events
     accel       choosing `kvm` or `qemu` as the domain type
 
 Nothing here imports the control plane, the API or SQLAlchemy.

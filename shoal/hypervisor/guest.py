@@ -10,6 +10,7 @@ import re
 import uuid as uuidlib
 from dataclasses import dataclass
 
+from shoal.hypervisor.nwfilter import droplet_filter_ref
 from shoal.hypervisor.xml import (
     CPU,
     OS,
@@ -49,6 +50,10 @@ class GuestSpec:
     """Everything that distinguishes one guest's domain from another's.
 
     `uuid=None` picks a random one; the domain and its SMBIOS data share it.
+    `seed_path=None` leaves the seed CD-ROM out: the guest then configures
+    itself from the metadata service alone. With `ipv4`, the interface
+    carries the network filter that pins the guest to that address and its
+    MAC (`shoal.hypervisor.nwfilter`).
     """
 
     name: str
@@ -57,7 +62,7 @@ class GuestSpec:
     memory_mib: int
     virt_type: str
     disk_path: str
-    seed_path: str
+    seed_path: str | None
     mac: str
     network: str
     smbios_serial: str
@@ -66,6 +71,7 @@ class GuestSpec:
     emulator: str | None = None
     machine: str = "pc"
     tap_device: str | None = None
+    ipv4: str | None = None
 
     def __post_init__(self) -> None:
         self.mac = self.mac.lower()
@@ -101,7 +107,7 @@ def build_domain(spec: GuestSpec) -> Domain:
         emulator=spec.emulator,
         devices=[
             _root_disk(spec),
-            _seed_cdrom(spec),
+            *([_seed_cdrom(spec)] if spec.seed_path is not None else []),
             _interface(spec),
             Serial(type="pty", log_file=spec.console_log, log_append=True),
             Console(type="pty", target_type="serial", target_port=0),
@@ -148,11 +154,16 @@ def _root_disk(spec: GuestSpec) -> Disk:
 
 def _seed_cdrom(spec: GuestSpec) -> Disk:
     # Defined from the start, never hot-plugged: cloud-init scans devices early.
+    return seed_cdrom(spec.seed_path)
+
+
+def seed_cdrom(seed_path: str) -> Disk:
+    """The seed CD-ROM drive holding `seed_path`, also for changing its media."""
     return Disk(
         device="cdrom",
         driver_name="qemu",
         driver_type="raw",
-        source_file=spec.seed_path,
+        source_file=seed_path,
         target_dev=SEED_CDROM_DEV,
         target_bus="ide",
         readonly=True,
@@ -166,4 +177,5 @@ def _interface(spec: GuestSpec) -> Interface:
         source_network=spec.network,
         model_type="virtio",
         target_dev=spec.tap_device,
+        filterref=droplet_filter_ref(spec.ipv4) if spec.ipv4 is not None else None,
     )

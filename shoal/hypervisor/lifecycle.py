@@ -181,6 +181,14 @@ def exists(host: Host, name: str) -> bool:
         return _find(host.connection(), name) is not None
 
 
+def uuid_of(host: Host, name: str) -> str | None:
+    """The domain's UUID, or None when no domain has that name."""
+    conn = host.connection()
+    with libvirt_errors(domain=name):
+        dom = _find(conn, name)
+        return None if dom is None else dom.UUIDString()
+
+
 def list_domains(host: Host, prefix: str = "droplet-") -> list[str]:
     """Names of all domains, running or not, that start with `prefix`."""
     with libvirt_errors():

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from shoal.images import bootdisk, rootfs
 from shoal.images.cache import cached
 from shoal.images.errors import ImageBuildError, ImageError, UnknownImage
@@ -57,6 +59,8 @@ class Recipe:
     packages: tuple[str, ...]
     variant: str = "minbase"
     root_label: str = "shoal-root"
+    #: Text files a variant adds to the root, as (relative path, text) pairs.
+    extra_files: tuple[tuple[str, str], ...] = ()
     kernel_args: tuple[str, ...] = ("ro", "console=tty0", "console=ttyS0,115200")
     disk_bytes: int = 2 * GiB
     # Embedded in core.img: what it takes to find the root and read grub.cfg,
@@ -120,6 +124,22 @@ RECIPES = {
 }
 
 
+# Debian's image with cloud-init's DigitalOcean datasource alone, as DO's own
+# images are set up (they also list ConfigDrive): no NoCloud, so its droplets
+# get no seed ISO and configure themselves from the metadata service
+# (catalogue marks it metadata_service_only). 99- sorts after every stock file.
+RECIPES["debian-12-x64-do"] = dataclasses.replace(
+    RECIPES["debian-12-x64"],
+    slug="debian-12-x64-do",
+    extra_files=(
+        (
+            "etc/cloud/cloud.cfg.d/99-shoal-datasource.cfg",
+            yaml.safe_dump({"datasource_list": ["DigitalOcean", "None"]}),
+        ),
+    ),
+)
+
+
 def recipe_for(slug: str) -> Recipe:
     try:
         return RECIPES[slug]
@@ -152,14 +172,19 @@ def image_files(recipe: Recipe) -> dict[str, str]:
         "etc/default/locale": "LANG=C.UTF-8\n",
         "boot/grub/grub.cfg": bootdisk.grub_cfg(recipe.kernel_cmdline),
         "boot/grub/i386-pc/load.cfg": bootdisk.grub_load_cfg(label),
+        **dict(recipe.extra_files),
     }
 
 
 def cache_key(recipe: Recipe) -> str:
     """sha256 over the recipe, the files it writes and the builder revision."""
+    recipe_fields = dataclasses.asdict(recipe)
+    # Counted among "files" below; kept out of "recipe" so that an image
+    # without extra files keeps the key it had before the field existed.
+    del recipe_fields["extra_files"]
     inputs = {
         "builder": BUILDER_REVISION,
-        "recipe": dataclasses.asdict(recipe),
+        "recipe": recipe_fields,
         "files": {**EARLY_FILES, **image_files(recipe)},
     }
     encoded = json.dumps(inputs, sort_keys=True).encode()

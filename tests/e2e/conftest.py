@@ -7,10 +7,12 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,10 @@ NETWORK = {
     "cidr": f"10.119.{RUN}.0/24",
 }
 POOL = f"shoal-e2e-{RUN}"
+# Shoal's default bound, which a guest on its first boot under TCG needs: it
+# hears the power button only once logind runs, after cloud-init's first
+# stage (about 85 s in, measured here). Backups due every few seconds.
+ACTION_SETTINGS = {"shutdown_timeout_seconds": 120, "backup_interval_seconds": 20}
 
 
 @dataclass
@@ -69,9 +75,24 @@ def _wait_listening(url: str, server: subprocess.Popen, log: Path) -> None:
     raise AssertionError(f"shoal serve did not listen\n{log.read_text()}")
 
 
+class _Reconnecting:
+    """A libvirt connection that opens again after libvirtd restarted."""
+
+    def __init__(self, uri: str):
+        self._uri = uri
+        self._conn = libvirt.open(uri)
+
+    def reopen(self) -> None:
+        # isAlive() keeps saying yes until a call fails on the dead socket.
+        self._conn = libvirt.open(self._uri)
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+
 @pytest.fixture(scope="session")
 def libvirt_conn():
-    conn = libvirt.open("qemu:///system")
+    conn = _Reconnecting("qemu:///system")
     yield conn
     conn.close()
 
@@ -98,12 +119,24 @@ def shoal(state_dir, libvirt_conn):
                 "listen": f"127.0.0.1:{port}",
                 "pool": POOL,
                 "network": {**NETWORK, "forward": "none"},
+                "rate_limit_per_minute": 1_000_000,
+                "rate_limit_per_hour": 1_000_000,
+                # Droplet actions (test_droplet_actions.py): a graceful
+                # shutdown's bound, and backups due every few seconds.
+                **ACTION_SETTINGS,
             }
         )
     )
     build_image("debian-12-x64")
     _cli(config, "image", "build", "debian-12-x64")
     token = _cli(config, "token", "create", "--name", "e2e")
+    # Runs share one libvirtd and domains are named droplet-<id>: each run
+    # numbers its droplets in a range of its own.
+    with sqlite3.connect(state / "shoal.db") as db:
+        db.execute("DELETE FROM sqlite_sequence WHERE name = 'droplets'")
+        db.execute(
+            "INSERT INTO sqlite_sequence VALUES ('droplets', ?)", (RUN * 10_000,)
+        )
 
     log = state / "serve.log"
     with log.open("w") as output:
@@ -122,11 +155,24 @@ def shoal(state_dir, libvirt_conn):
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
-        _remove_test_host_objects(libvirt_conn)
+        _remove_test_host_objects(libvirt_conn, state)
 
 
-def _remove_test_host_objects(conn) -> None:
-    """Leave libvirtd as the run found it: the test pool and network go."""
+def _remove_test_host_objects(conn, state: Path | None = None) -> None:
+    """Leave libvirtd as the run found it: the run's domains (even those a
+    failed test left), the test pool and network go."""
+    id_file = state / "installation-id" if state is not None else None
+    if id_file is not None and id_file.exists():
+        installation = uuid.UUID(id_file.read_text().strip())
+        for dom in conn.listAllDomains():
+            ours = uuid.uuid5(installation, dom.name())
+            if (
+                dom.name().startswith("droplet-")
+                and uuid.UUID(dom.UUIDString()) == ours
+            ):
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
     for pool in conn.listAllStoragePools():
         if pool.name() == POOL:
             if pool.isActive():

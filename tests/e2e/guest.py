@@ -7,14 +7,22 @@ import time
 from pathlib import Path
 
 
-def ssh(key: Path, address: str, command: str, timeout: float = 30):
+def ssh(
+    key: Path,
+    address: str,
+    command: str,
+    timeout: float = 30,
+    user: str = "root",
+    stdin: str | None = None,
+):
     return subprocess.run(
         [
             "ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
             "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-            f"root@{address}", command,
+            f"{user}@{address}", command,
         ],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

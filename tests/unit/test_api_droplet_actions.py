@@ -96,10 +96,17 @@ def valid_body(db, droplet_id: int, type_: str) -> dict:
         body["image"] = add_snapshot(db, droplet_id)
     if type_ == "resize":
         set_status(db, droplet_id, "off")
+    if type_ == "change_backup_policy":
+        with db.transaction() as session:
+            session.get(Droplet, droplet_id).backups_enabled = True
     return body
 
 
-@pytest.mark.parametrize("type_", sorted(VALID))
+# The types Shoal refuses for good, each with its reason (issue 4).
+PERFORMED = sorted(set(VALID) - set(actions.REFUSED))
+
+
+@pytest.mark.parametrize("type_", PERFORMED)
 def test_every_action_type_is_recorded_once_the_engine_supports_it(
     client, db, droplet, supported, wakes, type_
 ):
@@ -115,7 +122,26 @@ def test_every_action_type_is_recorded_once_the_engine_supports_it(
     assert client.get(f"/v2/droplets/{droplet}").json()["droplet"]["locked"] is True
 
 
-@pytest.mark.parametrize("type_", sorted(VALID))
+@pytest.mark.parametrize("type_", sorted(actions.REFUSED))
+def test_refused_action_type_is_422_with_its_reason(
+    client, db, droplet, supported, type_
+):
+    response = post(client, droplet, type=type_, **valid_body(db, droplet, type_))
+
+    assert_error(response, 422, "unprocessable_entity")
+    assert response.json()["message"] == actions.REFUSED[type_]
+    assert types_of(client, droplet) == ["create"]
+
+
+def test_change_backup_policy_without_backups_is_422(client, droplet, supported):
+    body = VALID["change_backup_policy"]
+    response = post(client, droplet, type="change_backup_policy", **body)
+
+    assert_error(response, 422, "unprocessable_entity")
+    assert "not enabled" in response.json()["message"]
+
+
+@pytest.mark.parametrize("type_", PERFORMED)
 def test_action_type_the_engine_lacks_is_422_and_records_nothing(
     client, db, droplet, type_
 ):

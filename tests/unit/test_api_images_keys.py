@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.control.models import Droplet
+from shoal.control import image_files
+from shoal.control.models import Droplet, Image
 from tests.unit.test_api_catalogue import ed25519_key
 from tests.unit.test_api_droplet_actions import add_snapshot
 from tests.unit.test_api_droplets import assert_error, create
@@ -61,16 +62,30 @@ def test_private_image_is_deleted_then_404(client, db):
     assert client.get("/v2/images?private=true").json()["images"] == []
 
 
-def test_private_image_that_backs_a_droplet_is_not_deleted(client, db, base_image):
+def test_private_image_that_backs_a_droplet_is_hidden_but_keeps_its_file(
+    client, db, base_image, tmp_path
+):
+    # Issue 8: the droplet's overlay is backed by the file, so DELETE hides
+    # the image at once and the file goes only when the droplet has gone.
     snapshot = add_snapshot(db, None)
     droplet = create(client).json()["droplet"]["id"]
+    backing = tmp_path / "snapshot.qcow2"
+    backing.write_bytes(b"disk")
     with db.transaction() as session:
         session.get(Droplet, droplet).image_id = snapshot
+        session.get(Image, snapshot).path = str(backing)
 
     response = client.delete(f"/v2/images/{snapshot}")
 
-    assert_error(response, 422, "unprocessable_entity")
-    assert str(droplet) in response.json()["message"]
+    assert response.status_code == 204, response.text
+    assert_error(client.get(f"/v2/images/{snapshot}"), 404, "not_found")
+    assert image_files.sweep(db) == []
+    assert backing.exists()
+
+    with db.transaction() as session:
+        session.delete(session.get(Droplet, droplet))
+    assert image_files.sweep(db) == [snapshot]
+    assert not backing.exists()
 
 
 def test_B07_snapshot_image_shows_null_slug_and_integer_id(client, db):

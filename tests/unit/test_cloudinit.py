@@ -66,6 +66,14 @@ def test_vendor_data_lets_root_log_in_with_the_keys():
     assert yaml.safe_load(text)["disable_root"] is False
 
 
+def test_vendor_data_leaves_the_images_module_lists_alone():
+    # Vendor data overrides cloud.cfg's lists: a short list would drop
+    # runcmd and packages from every droplet.
+    config = yaml.safe_load(cloudinit.vendor_data())
+
+    assert config == {"disable_root": False, "manage_etc_hosts": True}
+
+
 def test_macs_are_distinct_per_droplet_and_lowercase():
     macs = {mac_for(i) for i in range(1, 5000)}
     assert len(macs) == 4999

@@ -10,8 +10,10 @@ import pytest
 
 from shoal.control import droplets
 from shoal.control.engine import Engine
+from shoal.control.faults import Faults
 from shoal.control.models import Action, Droplet
 from shoal.control.provision import Provisioner
+from shoal.control.reconcile import Reconciler
 from shoal.hypervisor import lifecycle, network, storage
 from shoal.hypervisor.connection import Host
 from shoal.hypervisor.errors import libvirt_errors
@@ -135,3 +137,88 @@ def test_create_failing_after_define_leaves_nothing_and_errors(
     assert storage.list_volumes(host, settings.pool) == []
     with db.transaction() as session:
         assert session.get(Droplet, droplet_id) is None
+
+
+def test_B18_foreign_domain_with_the_droplets_name_is_never_removed(
+    db, settings, host, engine, base_image
+):
+    # Another installation (or a person) holds droplet-1 on this libvirtd.
+    from shoal.hypervisor.guest import GuestSpec, build_domain
+
+    foreign = GuestSpec(
+        name="droplet-1", uuid=None, vcpus=1, memory_mib=64, virt_type="qemu",
+        disk_path="/nonexistent.qcow2", seed_path="/nonexistent.iso",
+        mac="52:54:00:ff:ff:01", network=settings.network.name,
+        smbios_serial="1", console_log="/nonexistent.log",
+    )  # fmt: skip
+    lifecycle.define(host, build_domain(foreign).to_xml())
+    foreign_uuid = lifecycle.uuid_of(host, "droplet-1")
+
+    droplet_id, action_id = create(db, settings)
+    engine.wake()
+
+    assert droplet_id == 1
+    action = wait_done(db, action_id)
+    assert action.status == "errored"
+    assert "already exists" in action.error
+    assert lifecycle.uuid_of(host, "droplet-1") == foreign_uuid
+    assert storage.list_volumes(host, settings.pool) == []
+
+
+CREATE_STEPS = ["overlay", "seed", "domain", "console", "reservation", "start"]
+
+
+@pytest.mark.parametrize("step", CREATE_STEPS)
+def test_injected_failure_after_each_create_step_leaves_nothing(
+    db, settings, host, base_image, step
+):
+    faults = Faults({f"create.after_{step}": "fail"})
+    provisioner = Provisioner(settings, host, "qemu", faults=faults)
+    provisioner.prepare_host()
+    running = Engine(db, settings, provisioner)
+    running.start()
+    try:
+        droplet_id, action_id = create(db, settings)
+        running.wake()
+        action = wait_done(db, action_id)
+    finally:
+        running.stop()
+
+    assert action.status == "errored"
+    assert f"after_{step}" in action.error
+    assert lifecycle.list_domains(host) == []
+    assert storage.list_volumes(host, settings.pool) == []
+    assert network.dhcp_hosts(host, settings.network.name) == []
+    assert list(settings.console_dir.glob("*.log")) == []
+    with db.transaction() as session:
+        assert session.get(Droplet, droplet_id) is None
+
+
+def test_reconcile_removes_what_no_droplet_owns(db, settings, host, engine, base_image):
+    droplet_id, action_id = create(db, settings)
+    engine.wake()
+    wait_done(db, action_id)
+    # The row is lost, as if the database were restored from an old backup.
+    with db.transaction() as session:
+        session.delete(session.get(Droplet, droplet_id))
+
+    repairs = Reconciler(db, engine.provisioner).run()
+
+    assert len(repairs) == 4, repairs
+    assert lifecycle.list_domains(host) == []
+    assert storage.list_volumes(host, settings.pool) == []
+    assert network.dhcp_hosts(host, settings.network.name) == []
+    assert Reconciler(db, engine.provisioner).run() == []
+
+
+def test_reconcile_follows_the_domain_state(db, settings, host, engine, base_image):
+    droplet_id, action_id = create(db, settings)
+    engine.wake()
+    wait_done(db, action_id)
+    lifecycle.destroy(host, f"droplet-{droplet_id}")
+
+    repairs = Reconciler(db, engine.provisioner).run()
+
+    assert repairs == [f"status active -> off droplet_id={droplet_id}"]
+    with db.transaction() as session:
+        assert session.get(Droplet, droplet_id).status == "off"

@@ -1,8 +1,8 @@
 """What hangs off droplets: snapshots, backups and their policies, kernels,
 neighbours and firewalls.
 
-Shoal has no kernels or firewalls to list and takes no backups yet; those
-lists are empty in the shape clients expect rather than missing.
+Shoal has no kernels or firewalls to list; those lists are empty in the
+shape clients expect rather than missing.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Typed libvirt XML objects: domains, networks, storage pools and volumes."""
 
+from shoal.hypervisor.xml.backup import BackupDisk, DomainBackup
 from shoal.hypervisor.xml.domain import (
     CPU,
     OS,
@@ -25,6 +26,7 @@ from shoal.hypervisor.xml.network import (
     Network,
     Range,
 )
+from shoal.hypervisor.xml.nwfilter import Filter, FilterRef, Rule
 from shoal.hypervisor.xml.storage import BackingStore, Pool, Volume
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "OS",
     "RNG",
     "BackingStore",
+    "BackupDisk",
     "Bridge",
     "Clock",
     "Console",
@@ -42,13 +45,17 @@ __all__ = [
     "Device",
     "Disk",
     "Domain",
+    "DomainBackup",
     "Features",
+    "Filter",
+    "FilterRef",
     "Forward",
     "Interface",
     "MemBalloon",
     "Network",
     "Pool",
     "Range",
+    "Rule",
     "Serial",
     "SysInfo",
     "Volume",

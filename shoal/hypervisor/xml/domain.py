@@ -22,6 +22,7 @@ from shoal.hypervisor.xml.element import (
     sub,
     text,
 )
+from shoal.hypervisor.xml.nwfilter import FilterRef
 
 # Factors to KiB, the unit libvirt reports memory in.
 _KIB_PER_UNIT = {
@@ -215,6 +216,7 @@ class Interface(XMLObject):
     """`<interface type='network'>`: a NIC on a libvirt virtual network.
 
     `target_dev` is the host-side tap device; libvirt picks `vnetN` when unset.
+    `filterref` names the network filter libvirt applies on that tap device.
     """
 
     tag: ClassVar[str] = "interface"
@@ -224,6 +226,7 @@ class Interface(XMLObject):
     source_network: str | None = None
     model_type: str | None = None
     target_dev: str | None = None
+    filterref: FilterRef | None = None
 
     def to_element(self) -> ET.Element:
         el = element("interface", type=self.type)
@@ -235,6 +238,8 @@ class Interface(XMLObject):
             sub(el, "target", dev=self.target_dev)
         if self.model_type is not None:
             sub(el, "model", type=self.model_type)
+        if self.filterref is not None:
+            el.append(self.filterref.to_element())
         return el
 
     @classmethod
@@ -245,6 +250,7 @@ class Interface(XMLObject):
             source_network=attr(el, "source", "network"),
             model_type=attr(el, "model", "type"),
             target_dev=attr(el, "target", "dev"),
+            filterref=_optional(FilterRef, el.find("filterref")),
         )
 
 

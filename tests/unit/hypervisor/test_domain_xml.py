@@ -11,7 +11,7 @@ import pytest
 from shoal.hypervisor import lifecycle
 from shoal.hypervisor.connection import Host
 from shoal.hypervisor.guest import GuestSpec, build_domain
-from shoal.hypervisor.xml import Domain, Interface
+from shoal.hypervisor.xml import Domain, FilterRef, Interface
 
 GOLDEN = Path(__file__).parents[2] / "golden"
 UUID = "6f1c2b0e-4a55-4c47-9a53-7a0c4c1d0007"
@@ -30,6 +30,7 @@ def spec(**changes: object) -> GuestSpec:
         network="shoal",
         smbios_serial="7",
         console_log="/var/lib/shoal/consoles/droplet-7.log",
+        ipv4="10.118.0.7",
     )
     fields.update(changes)
     return GuestSpec(**fields)
@@ -124,6 +125,9 @@ def test_domain_defines_and_reads_back_smbios_and_mac(host: Host) -> None:
     assert defined.os.machine == "pc"
     assert [i.mac for i in defined.interfaces()] == ["52:54:00:ab:00:07"]
     assert [i.source_network for i in defined.interfaces()] == ["shoal"]
+    assert [i.filterref for i in defined.interfaces()] == [
+        FilterRef("shoal-droplet", [("IP", "10.118.0.7")])
+    ]
     assert [d.source_file for d in defined.disks()] == [
         "/var/lib/shoal/pool/droplet-7.qcow2",
         "/var/lib/shoal/pool/droplet-7-seed.iso",
@@ -155,3 +159,17 @@ def test_interface_reads_back_host_side_device() -> None:
         model_type="virtio",
         target_dev="vnet3",
     )
+
+
+def test_guest_without_a_seed_has_no_cdrom() -> None:
+    # Images that read only the metadata service boot with no seed at all.
+    (root,) = build_domain(spec(seed_path=None)).disks()
+
+    assert root.target_dev == "vda"
+
+
+def test_interface_carries_the_droplet_filter_with_its_address() -> None:
+    (interface,) = build_domain(spec()).interfaces()
+
+    assert interface.filterref == FilterRef("shoal-droplet", [("IP", "10.118.0.7")])
+    assert build_domain(spec(ipv4=None)).interfaces()[0].filterref is None

@@ -16,7 +16,12 @@ PENDING = sa.text("status = 'in-progress' AND type != 'destroy'")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("actions", schema=None) as batch_op:
+    with op.batch_alter_table(
+        "actions",
+        schema=None,
+        # A rebuilt table keeps AUTOINCREMENT: ids are never handed out twice.
+        table_kwargs={"sqlite_autoincrement": True},
+    ) as batch_op:
         batch_op.create_index(
             "uq_actions_one_pending",
             ["resource_type", "resource_id"],
@@ -30,7 +35,12 @@ def upgrade() -> None:
             sa.Column("tagged_at", sa.DateTime(timezone=True), nullable=True)
         )
 
-    with op.batch_alter_table("images", schema=None) as batch_op:
+    with op.batch_alter_table(
+        "images",
+        schema=None,
+        # A rebuilt table keeps AUTOINCREMENT: ids are never handed out twice.
+        table_kwargs={"sqlite_autoincrement": True},
+    ) as batch_op:
         batch_op.add_column(sa.Column("droplet_id", sa.Integer(), nullable=True))
         batch_op.create_index(
             batch_op.f("ix_images_droplet_id"), ["droplet_id"], unique=False
@@ -38,12 +48,22 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("images", schema=None) as batch_op:
+    with op.batch_alter_table(
+        "images",
+        schema=None,
+        # A rebuilt table keeps AUTOINCREMENT: ids are never handed out twice.
+        table_kwargs={"sqlite_autoincrement": True},
+    ) as batch_op:
         batch_op.drop_index(batch_op.f("ix_images_droplet_id"))
         batch_op.drop_column("droplet_id")
 
     with op.batch_alter_table("droplet_tags", schema=None) as batch_op:
         batch_op.drop_column("tagged_at")
 
-    with op.batch_alter_table("actions", schema=None) as batch_op:
+    with op.batch_alter_table(
+        "actions",
+        schema=None,
+        # A rebuilt table keeps AUTOINCREMENT: ids are never handed out twice.
+        table_kwargs={"sqlite_autoincrement": True},
+    ) as batch_op:
         batch_op.drop_index("uq_actions_one_pending")
