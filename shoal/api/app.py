@@ -1,18 +1,15 @@
-"""The /v2 application: routers, error rendering, request ids, rate limits,
-access log."""
+"""The /v2 application: its routers, error rendering and request frame."""
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from shoal.api import errors
-from shoal.api.ratelimit import CallerLimits, stamp
+from shoal.api.frame import Frame
+from shoal.api.ratelimit import CallerLimits
 from shoal.api.routes import (
     account,
     actions,
@@ -27,10 +24,7 @@ from shoal.api.routes import (
 )
 from shoal.control.config import Settings
 from shoal.control.db import Database
-from shoal.control.errors import ShoalError, TooManyRequests
 from shoal.control.ratelimit import RateLimiter
-
-log = logging.getLogger("shoal.access")
 
 ROUTERS = (
     droplets,
@@ -71,38 +65,5 @@ def create_app(services: Services) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def _frame(request: Request, call_next):
-        request.state.request_id = str(uuid.uuid4())
-        started = time.perf_counter()
-
-        verdict = limits.charge(request)
-        if verdict.allowed:
-            response = await _answer(request, call_next)
-            limits.learn(request)
-        else:
-            response = errors.error_response(request, TooManyRequests())
-
-        stamp(response, verdict)
-        response.headers["x-request-id"] = request.state.request_id
-        log.info(
-            "%s %s status=%s ms=%.1f",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
-
+    app.add_middleware(Frame, limits=limits)
     return app
-
-
-async def _answer(request: Request, call_next):
-    # Unexpected errors are turned into DigitalOcean's 500 here rather than
-    # by Starlette's outermost handler, so they carry the same headers as
-    # every other response.
-    try:
-        return await call_next(request)
-    except Exception:
-        log.exception("unhandled error path=%s", request.url.path)
-        return errors.error_response(request, ShoalError())

@@ -13,9 +13,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shoal.api.bodies import JSONBody
 from shoal.control.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -29,12 +29,12 @@ log = logging.getLogger(__name__)
 _BY_STATUS = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed}
 
 
-def error_response(request: Request, error: ShoalError) -> JSONResponse:
+def error_response(request: Request, error: ShoalError) -> JSONBody:
     request_id = getattr(request.state, "request_id", None)
     body = {"id": error.error_id, "message": error.message}
     if request_id:
         body["request_id"] = request_id
-    return JSONResponse(body, status_code=error.status)
+    return JSONBody(body, status_code=error.status)
 
 
 def _validation_message(exc: RequestValidationError) -> ShoalError:

@@ -7,7 +7,8 @@ so inventing tokens buys no fresh budget.
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from fastapi import Request
+from starlette.datastructures import MutableHeaders
 
 from shoal.api.auth import bearer_token
 from shoal.control.ratelimit import RateLimiter, Verdict
@@ -38,9 +39,9 @@ class CallerLimits:
         return f"address:{address}"
 
 
-def stamp(response: Response, verdict: Verdict) -> None:
-    response.headers["ratelimit-limit"] = str(verdict.limit)
-    response.headers["ratelimit-remaining"] = str(verdict.remaining)
-    response.headers["ratelimit-reset"] = str(verdict.reset)
+def stamp(headers: MutableHeaders, verdict: Verdict) -> None:
+    headers["ratelimit-limit"] = str(verdict.limit)
+    headers["ratelimit-remaining"] = str(verdict.remaining)
+    headers["ratelimit-reset"] = str(verdict.reset)
     if not verdict.allowed:
-        response.headers["retry-after"] = str(verdict.retry_after)
+        headers["retry-after"] = str(verdict.retry_after)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -125,14 +125,17 @@ def list_actions(
 
 
 def is_locked(session: Session, droplet_id: int) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Action.resource_type == "droplet",
-                    Action.resource_id == droplet_id,
-                    Action.status == IN_PROGRESS,
-                )
+    return droplet_id in locked_droplets(session, [droplet_id])
+
+
+def locked_droplets(session: Session, droplet_ids: list[int]) -> set[int]:
+    """Which of these droplets have an action in progress, in one query."""
+    return set(
+        session.scalars(
+            select(Action.resource_id).where(
+                Action.resource_type == "droplet",
+                Action.resource_id.in_(droplet_ids),
+                Action.status == IN_PROGRESS,
             )
         )
     )

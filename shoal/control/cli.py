@@ -251,7 +251,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     host, port = _split_listen(settings.listen)
     api = create_app(Services(settings=settings, db=db, wake_engine=engine.wake))
-    config = uvicorn.Config(api, host=host, port=port, log_config=None)
+    config = uvicorn.Config(
+        api, host=host, port=port, http="httptools", access_log=False, log_config=None
+    )
     servers = [(_Server(config), None)]
 
     try:

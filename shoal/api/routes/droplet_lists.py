@@ -14,7 +14,7 @@ from shoal.api.auth import Auth, Db
 from shoal.api.deps import settings_of
 from shoal.api.ids import path_id
 from shoal.api.pagination import Page, page_params
-from shoal.api.routes.droplets import droplet_body
+from shoal.api.routes.droplets import droplet_bodies
 from shoal.api.routing import SlashRouter
 from shoal.api.views import (
     backup_policy_view,
@@ -98,7 +98,7 @@ def list_neighbors(
 ):
     droplet = droplets.get_droplet(session, path_id(droplet_id))
     found = droplets.neighbors(session, droplet)
-    return {"droplets": [droplet_body(session, settings, d) for d in found]}
+    return {"droplets": droplet_bodies(session, settings, found)}
 
 
 @router.get("/reports/droplet_neighbors_ids")

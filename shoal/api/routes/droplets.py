@@ -25,6 +25,11 @@ def droplet_body(session: Session, settings: Settings, droplet) -> dict:
     return droplet_view(droplet, settings, actions.is_locked(session, droplet.id))
 
 
+def droplet_bodies(session: Session, settings: Settings, found: list) -> list[dict]:
+    locked = actions.locked_droplets(session, [d.id for d in found])
+    return [droplet_view(d, settings, d.id in locked) for d in found]
+
+
 def no_content() -> Response:
     # DigitalOcean sends a content type even with its empty 204s.
     return Response(status_code=204, media_type="application/json")
@@ -55,8 +60,7 @@ def list_droplets(
         name=name,
         gpus=type == "gpus",
     )
-    items = [droplet_body(session, settings, d) for d in found]
-    return page.envelope("droplets", items, total)
+    return page.envelope("droplets", droplet_bodies(session, settings, found), total)
 
 
 @router.post("", status_code=202)
