@@ -52,6 +52,10 @@ class ActionContext:
                 raise ActionFailed("The droplet was deleted.")
             return Machine.from_droplet(droplet)
 
+    def fault(self, point: str) -> None:
+        """A named point where a test may make this action fail or crash."""
+        self.provisioner.faults.point(point)
+
     def state(self, machine: Machine) -> str:
         return lifecycle.state(self.host, machine.domain)
 

@@ -44,12 +44,16 @@ def _reimage(ctx: ActionContext, action: Action, new_seed: bool) -> None:
 
     try:
         _power_off(ctx, machine, undo)
+        ctx.fault(f"{action.type}.after_power_off")
         # From here the old disk is gone: nothing before this changed it.
         ctx.provisioner.replace_disk(machine, image_path)
+        ctx.fault(f"{action.type}.after_disk")
         if new_seed:
             ctx.provisioner.reseed(machine)
+            ctx.fault(f"{action.type}.after_seed")
         lifecycle.start(ctx.host, machine.domain)
         ctx.wait_state(machine, "running")
+        ctx.fault(f"{action.type}.after_start")
     except BaseException:
         undo.unwind()
         raise

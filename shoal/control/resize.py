@@ -41,8 +41,10 @@ def resize(ctx: ActionContext, action: Action) -> None:
     try:
         ctx.provisioner.redefine(new)
         undo.push("domain", lambda: ctx.provisioner.redefine(old))
+        ctx.fault("resize.after_define")
         if new.disk_gib > old.disk_gib:
             ctx.provisioner.grow_disk(new)
+            ctx.fault("resize.after_grow")
         ctx.complete(
             action,
             size_slug=size.slug,

@@ -40,8 +40,9 @@ def take_image(ctx: ActionContext, action: Action, kind: str, name: str) -> int:
     undo = UndoStack(f"droplet_id={machine.droplet_id} domain={machine.domain}")
 
     try:
-        live = _copy_disk(ctx, machine, target)
+        live = _copy_disk(ctx, machine, target, kind)
         undo.push("file", lambda: target.unlink(missing_ok=True))
+        ctx.fault(f"{kind}.after_copy")
         image_id = _record(ctx, action, kind, name, target)
     except BaseException:
         undo.unwind()
@@ -58,7 +59,7 @@ def take_image(ctx: ActionContext, action: Action, kind: str, name: str) -> int:
     return image_id
 
 
-def _copy_disk(ctx: ActionContext, machine: Machine, target: Path) -> bool:
+def _copy_disk(ctx: ActionContext, machine: Machine, target: Path, kind: str) -> bool:
     """Copy the disk to `target`; True if the guest was running meanwhile."""
     # A run cut short by a crash may have left a partial copy.
     target.unlink(missing_ok=True)
@@ -66,7 +67,13 @@ def _copy_disk(ctx: ActionContext, machine: Machine, target: Path) -> bool:
         capture.flatten(ctx.provisioner.disk_path(machine), target)
         return False
 
-    backup.copy_disk_live(ctx.host, machine.domain, ROOT_DISK_DEV, str(target))
+    backup.copy_disk_live(
+        ctx.host,
+        machine.domain,
+        ROOT_DISK_DEV,
+        str(target),
+        on_started=lambda: ctx.fault(f"{kind}.during_copy"),
+    )
     capture.publish(target)
     return True
 

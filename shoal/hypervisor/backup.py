@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 
 import libvirt
 
@@ -28,17 +29,29 @@ _JOB_COMPLETED = libvirt.VIR_DOMAIN_JOB_COMPLETED
 
 
 def copy_disk_live(
-    host: Host, name: str, disk: str, target: str, timeout: float = 3600
+    host: Host,
+    name: str,
+    disk: str,
+    target: str,
+    timeout: float = 3600,
+    on_started: Callable[[], None] = lambda: None,
 ) -> None:
     """Copy disk `disk` (its target dev, e.g. `vda`) of the running domain
     `name` to the new file `target`; other disks stay out. A copy that fails
-    or outlasts `timeout` is aborted and its file removed."""
+    or outlasts `timeout` is aborted and its file removed. `on_started` runs
+    once QEMU copies."""
     job = _backup_job(host, name, disk, target)
     with libvirt_errors(domain=name):
         dom = host.connection().lookupByName(name)
+        if dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE:
+            # A copy that a killed Shoal began is still running in QEMU; its
+            # target is the file this copy replaces.
+            log.warning("aborting an earlier backup job domain=%s", name)
+            dom.abortJob()
         dom.backupBegin(job.to_xml(), None, 0)
 
     try:
+        on_started()
         _wait_for_job(dom, name, timeout)
     except BaseException:
         _abort_quietly(dom, name)

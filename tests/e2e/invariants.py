@@ -65,6 +65,7 @@ def violations(lab: Installation, conn: libvirt.virConnect) -> list[str]:
         running = domain.isActive() == 1
         if running != (droplet["status"] == "active"):
             problems.append(f"{name}: status {droplet['status']}, running={running}")
+        problems += _plan_mismatches(domain, pool, droplet)
         mac = _mac_of(domain)
         expected_reservations.add((mac, public["ip_address"]))
 
@@ -77,10 +78,48 @@ def violations(lab: Installation, conn: libvirt.virConnect) -> list[str]:
     problems += [
         f"reservation {r} missing" for r in expected_reservations - reservations
     ]
+    problems += _image_file_mismatches(lab, api_images(lab))
     ips = [r[1] for r in expected_reservations]
     if len(ips) != len(set(ips)):
         problems.append(f"addresses shared: {sorted(ips)}")
     return problems
+
+
+def api_images(lab: Installation) -> list[dict]:
+    """The droplet images (snapshots, backups) the API knows."""
+    with lab.client() as api:
+        listed = api.get("/v2/images", params={"private": "true", "per_page": 200})
+    return [i for i in listed.json()["images"] if i["type"] in ("snapshot", "backup")]
+
+
+def _plan_mismatches(domain, pool, droplet: dict) -> list[str]:
+    """The domain's definition and disk must be the droplet's plan."""
+    import xml.etree.ElementTree as ET
+
+    name = domain.name()
+    root = ET.fromstring(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    vcpus = int(root.findtext("vcpu"))
+    memory_mib = int(root.findtext("memory")) // 1024
+    capacity = pool.storageVolLookupByName(f"{name}.qcow2").info()[1]
+    problems = []
+    if (vcpus, memory_mib) != (droplet["vcpus"], droplet["memory"]):
+        problems.append(
+            f"{name}: {vcpus} vCPUs {memory_mib} MiB defined, the droplet has "
+            f"{droplet['vcpus']} vCPUs {droplet['memory']} MiB"
+        )
+    if capacity != droplet["disk"] * 2**30:
+        problems.append(f"{name}: disk {capacity} bytes, plan {droplet['disk']} GiB")
+    return problems
+
+
+def _image_file_mismatches(lab: Installation, images: list[dict]) -> list[str]:
+    # One standalone file per snapshot or backup image, and no other file:
+    # a copy cut short by a crash must not stay behind.
+    folder = lab.state_dir / "images" / "snapshots"
+    files = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    if len(files) != len(images):
+        return [f"snapshot files {files} for images {[i['id'] for i in images]}"]
+    return []
 
 
 def _owned_or_expected(lab: Installation, domain, droplets: list[dict]) -> bool:

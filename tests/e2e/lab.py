@@ -112,6 +112,11 @@ class Installation:
     def wait_exit(self, timeout: float = 60) -> int:
         return self.server.wait(timeout=timeout)
 
+    def kill(self) -> None:
+        if self.server is not None and self.server.poll() is None:
+            os.killpg(self.server.pid, signal.SIGKILL)
+            self.server.wait(timeout=60)
+
     def stop(self) -> None:
         if self.server is not None and self.server.poll() is None:
             os.killpg(self.server.pid, signal.SIGTERM)

@@ -458,7 +458,7 @@ def copies(monkeypatch):
         target.write_bytes(b"qcow2 stand-in")
         made.append(("flatten", source))
 
-    def copy_live(host, name, disk, target):
+    def copy_live(host, name, disk, target, **_):
         open(target, "wb").write(b"qcow2 stand-in")
         made.append(("live", disk))
 

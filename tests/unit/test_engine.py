@@ -5,13 +5,14 @@ halfway leaves nothing behind."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from shoal.control import droplets
 from shoal.control.engine import Engine
 from shoal.control.faults import Faults
-from shoal.control.models import Action, Droplet
+from shoal.control.models import Action, Droplet, Image
 from shoal.control.provision import Provisioner
 from shoal.control.reconcile import Reconciler
 from shoal.hypervisor import lifecycle, network, storage
@@ -166,6 +167,35 @@ def test_B18_foreign_domain_with_the_droplets_name_is_never_removed(
 
 
 CREATE_STEPS = ["overlay", "seed", "domain", "console", "reservation", "start"]
+
+
+def test_create_on_an_image_whose_file_is_gone_errors_and_leaves_nothing(
+    db, settings, host, engine, tmp_path
+):
+    # A custom image, not a catalogue one: that would be fetched again.
+    path = tmp_path / "gone.qcow2"
+    with db.transaction() as session:
+        image = Image(name="gone", type="custom", public=False, path=str(path))
+        session.add(image)
+        session.flush()
+        image_id = image.id
+    request = droplets.DropletRequest(
+        names=["web-1"], size="s-1vcpu-1gb", image=image_id
+    )
+    with db.transaction() as session:
+        ((droplet, action),) = droplets.create_droplets(session, settings, request)
+        droplet_id, action_id = droplet.id, action.id
+    engine.wake()
+
+    action = wait_done(db, action_id)
+
+    assert action.status == "errored"
+    assert "file of image" in action.error and "missing" in action.error
+    assert lifecycle.list_domains(host) == []
+    assert storage.list_volumes(host, settings.pool) == []
+    assert network.dhcp_hosts(host, settings.network.name) == []
+    with db.transaction() as session:
+        assert session.get(Droplet, droplet_id) is None
 
 
 @pytest.mark.parametrize("step", CREATE_STEPS)
