@@ -33,6 +33,9 @@ PACKAGES=(
     openssh-client curl
     # password_reset hashes the new root password (openssl passwd -6)
     openssl
+    # the tests check seed ISOs with a second ISO reader (isoinfo) and
+    # build a hand-made seed for the image boot test
+    genisoimage
 )
 
 log() { echo "install: $*" >&2; }
@@ -118,6 +121,20 @@ start_daemons() {
     log "libvirtd started${NETNS:+ in network namespace $NETNS}"
 }
 
+kvm_device_access() {
+    # udev gives /dev/kvm to the kvm group (mode 0660) on a normal host; a
+    # machine without udev leaves it root-only. libvirt then finds KVM
+    # "not available" to its QEMU user yet enabled in its own probe, calls
+    # its capability cache stale and probes QEMU again on every lookup,
+    # which made each domain define take up to a minute here.
+    [ -c /dev/kvm ] && getent group kvm >/dev/null || return 0
+    if [ -z "$(find /dev/kvm -group kvm -perm -g=rw)" ]; then
+        chgrp kvm /dev/kvm
+        chmod g+rw /dev/kvm
+        log "/dev/kvm given to the kvm group, as udev would"
+    fi
+}
+
 prepare_probe_kit() {
     # The virt-type probe boots this kit; it is fetched here, outside any
     # network namespace, because droplet namespaces have no way out.
@@ -127,4 +144,5 @@ prepare_probe_kit() {
 install_packages
 install_venv
 prepare_probe_kit
+kvm_device_access
 start_daemons
