@@ -10,6 +10,7 @@ host kernel and probe image, since the probe takes seconds.
 from __future__ import annotations
 
 import contextlib
+import grp
 import hashlib
 import json
 import logging
@@ -50,12 +51,41 @@ def choose_virt_type(
     """
     if setting not in SETTINGS:
         raise ValueError(f"virt type setting must be one of {SETTINGS}")
+    problem = kvm_device_problem(kvm_device)
+    if problem:
+        log.warning("%s", problem)
     if setting != "auto":
         return setting
 
     virt_type, reason = _decide(probe, cache_path, qemu_binary, kvm_device, timeout)
     log.info("virt type chosen virt_type=%s reason=%r", virt_type, reason)
     return virt_type
+
+
+def kvm_device_problem(device: Path = KVM_DEVICE, group: str = "kvm") -> str | None:
+    """What is wrong with `device`'s ownership for libvirt, or None.
+
+    libvirt runs QEMU as a user of the `kvm` group and, on every capability
+    lookup, checks that this user may open the device. When it may not, but
+    libvirt's own probe saw KVM working, libvirt calls its capability cache
+    stale and probes QEMU again each time: every define and start then takes
+    tens of seconds. udev sets the device to `root:kvm 0660`; hosts without
+    udev (containers, minimal VMs) leave it root-only.
+    """
+    try:
+        stat = device.stat()
+        gid = grp.getgrnam(group).gr_gid
+    except (FileNotFoundError, KeyError):
+        return None
+    if stat.st_mode & 0o006 == 0o006 or (
+        stat.st_gid == gid and stat.st_mode & 0o060 == 0o060
+    ):
+        return None
+    return (
+        f"{device} is not read-writable by group {group}: libvirt will probe QEMU "
+        f"again on every call (each define or start slows by seconds); "
+        f"run chgrp {group} {device} && chmod g+rw {device}, as udev would"
+    )
 
 
 def _decide(

@@ -5,7 +5,6 @@ halfway leaves nothing behind."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 

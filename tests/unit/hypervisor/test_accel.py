@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.hypervisor.accel import choose_virt_type
+from shoal.hypervisor.accel import choose_virt_type, kvm_device_problem
 
 HEADER = """#!/bin/sh
 if [ "$1" = "--version" ]; then echo "QEMU emulator version 7.2.0 (fake)"; exit 0; fi
@@ -176,3 +176,37 @@ def running(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture
+def kvm_group() -> int:
+    import grp
+
+    try:
+        return grp.getgrnam("kvm").gr_gid
+    except KeyError:
+        pytest.skip("no kvm group on this host")
+
+
+def test_root_only_kvm_device_is_named_as_the_problem(tmp_path, kvm_group, caplog):
+    # What a host without udev has: libvirt's QEMU user cannot open it.
+    device = tmp_path / "kvm"
+    device.write_bytes(b"")
+    device.chmod(0o600)
+    problem = kvm_device_problem(device)
+    assert problem is not None and "chgrp kvm" in problem
+
+    for setting in ("qemu", "auto"):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="shoal.hypervisor.accel"):
+            choose_virt_type(setting, None, tmp_path / "c", kvm_device=device)
+        assert "not read-writable by group kvm" in caplog.text
+
+
+def test_kvm_device_as_udev_sets_it_or_absent_is_fine(tmp_path, kvm_group):
+    device = tmp_path / "kvm"
+    device.write_bytes(b"")
+    os.chown(device, 0, kvm_group)
+    device.chmod(0o660)
+    assert kvm_device_problem(device) is None
+    assert kvm_device_problem(tmp_path / "absent") is None
