@@ -40,8 +40,10 @@ def take_image(ctx: ActionContext, action: Action, kind: str, name: str) -> int:
     undo = UndoStack(f"droplet_id={machine.droplet_id} domain={machine.domain}")
 
     try:
-        live = _copy_disk(ctx, machine, target, kind)
+        # Before the copy: a copy that fails half-way (a full disk) leaves
+        # a partial file.
         undo.push("file", lambda: target.unlink(missing_ok=True))
+        live = _copy_disk(ctx, machine, target, kind)
         ctx.fault(f"{kind}.after_copy")
         image_id = _record(ctx, action, kind, name, target)
     except BaseException:

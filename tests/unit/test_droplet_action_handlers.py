@@ -27,6 +27,7 @@ from shoal.control.status import StatusFollower
 from shoal.hypervisor import events as hv_events
 from shoal.hypervisor import lifecycle, media, network, storage
 from shoal.images import capture
+from shoal.images.errors import ImageBuildError
 from tests.unit.test_engine import create, host, seed_without_upload, wait_done
 
 __all__ = ["host", "seed_without_upload"]
@@ -488,6 +489,26 @@ def test_snapshot_of_an_off_droplet_flattens_its_disk_into_an_image(
         assert (image.min_disk_size, image.status) == (25, "available")
         assert image.path.startswith(str(stack.settings.snapshot_dir))
     assert (stack.settings.snapshot_dir.stat().st_mode & 0o777) == 0o755
+
+
+def test_snapshot_whose_copy_fails_half_way_leaves_no_file_and_no_image(
+    stack, droplet, monkeypatch
+):
+    # qemu-img convert on a full disk: part of the file written, then an error.
+    def flatten(source, target):
+        target.write_bytes(b"partial")
+        raise ImageBuildError("qemu-img convert: error while writing: No space left")
+
+    monkeypatch.setattr(capture, "flatten", flatten)
+    act(stack, droplet, "power_off")
+
+    action = act(stack, droplet, "snapshot", name="too-big")
+
+    assert action.status == "errored"
+    assert list(stack.settings.snapshot_dir.iterdir()) == []
+    with stack.db.transaction() as session:
+        images = session.scalars(select(Image).where(Image.type == "snapshot"))
+        assert images.all() == []
 
 
 def test_snapshot_of_a_running_droplet_is_copied_live(stack, droplet, copies):
