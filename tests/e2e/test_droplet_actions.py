@@ -389,7 +389,8 @@ def test_B07_snapshot_is_a_standalone_private_image_of_the_disk(fleet, shoal):
     assert snap["id"] in [i["id"] for i in private["images"]]
     assert snap["id"] in api.droplet(a)["snapshot_ids"]
     listed = api.http.get("/v2/snapshots").json()["snapshots"]
-    assert snap["id"] in [x["id"] for x in listed]
+    # /v2/snapshots gives ids as strings, as DigitalOcean does.
+    assert str(snap["id"]) in [x["id"] for x in listed]
     files = list((shoal.state_dir / "images" / "snapshots").glob("*.qcow2"))
     (path,) = [str(f) for f in files]
     assert "backing-filename" not in qemu_img_info(path)
