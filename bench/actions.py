@@ -24,7 +24,8 @@ from bench.isolation import enter_namespace, host_lock
 from bench.lab import Shoal, running_shoal
 from bench.readiness import SSH_TIMEOUT, _key, _wait_ssh, ssh
 
-RESIZE_TO = "s-1vcpu-1gb"
+RESIZE_TO = "s-1vcpu-1gb"  # CPU and memory only: 10 GiB disk stays
+GROW_TO = "s-1vcpu-2gb"  # and then the disk, to 50 GiB
 
 
 def sequence(snapshot_id: Callable[[], int]) -> list[tuple[str, dict | Callable]]:
@@ -43,7 +44,7 @@ def sequence(snapshot_id: Callable[[], int]) -> list[tuple[str, dict | Callable]
         ("power_off", {"type": "power_off"}),
         ("power_off (already off)", {"type": "power_off"}),
         ("resize (CPU, memory)", {"type": "resize", "size": RESIZE_TO}),
-        ("resize (disk)", {"type": "resize", "size": RESIZE_TO, "disk": True}),
+        ("resize (disk)", {"type": "resize", "size": GROW_TO, "disk": True}),
         ("snapshot (off)", {"type": "snapshot", "name": "bench-off"}),
         ("power_on (after resize)", {"type": "power_on"}),
         ("rebuild", {"type": "rebuild", "image": "debian-12-x64"}),
@@ -88,7 +89,11 @@ def run(shoal: Shoal) -> dict:
             f"{label}: {measured['status']} {measured['seconds']:.1f}s", file=sys.stderr
         )
     return {
-        "settings": {"size": droplets.SMALLEST, "resized_to": RESIZE_TO},
+        "settings": {
+            "size": droplets.SMALLEST,
+            "resized_to": RESIZE_TO,
+            "grown_to": GROW_TO,
+        },
         "virt_type": _virt_type(created.droplet_id),
         "actions": rows,
     }
