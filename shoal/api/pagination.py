@@ -49,7 +49,7 @@ class Page:
         return {key: items, "links": self.links(total), "meta": {"total": total}}
 
 
-def page_params(
+async def page_params(
     request: Request,
     page: str = Query("1"),
     per_page: str = Query("20"),

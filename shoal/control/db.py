@@ -21,8 +21,14 @@ def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
 
+    # A connection to a local SQLite file costs next to nothing, so the pool
+    # never makes a checkout wait: the API takes one per request on its
+    # event loop, where a wait would stop every other request.
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=16,
+        max_overflow=-1,
     )
 
     @event.listens_for(engine, "connect")

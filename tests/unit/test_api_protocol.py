@@ -98,3 +98,20 @@ def test_spec_judge_rejects_a_droplet_without_networks(client, base_image):
     )
 
     assert any("networks" in p for p in problems), problems
+
+
+def test_64_clients_at_once_are_all_answered_without_a_stall(live, token, base_image):
+    # Before: each request entered its database session and its token check
+    # in worker threads; requests waiting there for a pooled connection took
+    # every thread, those holding connections could not finish, and the API
+    # stood still until the pool's 30 s timeout.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def three_gets(_):
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=live, headers=headers, timeout=20) as api:
+            return [api.get("/v2/droplets").status_code for _ in range(3)]
+
+    with ThreadPoolExecutor(64) as pool:
+        codes = [code for got in pool.map(three_gets, range(64)) for code in got]
+    assert codes == [200] * 192
