@@ -64,12 +64,12 @@ def image_view(image: Image, settings: Settings) -> dict:
 def _networks(droplet: Droplet, settings: Settings) -> dict:
     v4 = []
     if droplet.ipv4 and droplet.status != "new":
-        net = settings.network
+        netmask, gateway = settings.network.spelled
         v4.append(
             {
                 "ip_address": droplet.ipv4,
-                "netmask": str(net.network.netmask),
-                "gateway": str(net.gateway),
+                "netmask": netmask,
+                "gateway": gateway,
                 "type": "public",
             }
         )

@@ -7,6 +7,7 @@ use ``__`` in variable names, e.g. ``SHOAL_NETWORK__CIDR=10.9.0.0/24``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from pathlib import Path
@@ -64,11 +65,32 @@ class NetworkConfig(BaseModel):
 
     @property
     def network(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network(self.cidr)
+        return _ipv4_network(self.cidr)
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:
-        return self.network.network_address + 1
+        return _gateway(self.cidr)
+
+    @property
+    def spelled(self) -> tuple[str, str]:
+        """(netmask, gateway) as text, as every droplet's API view shows them;
+        turning addresses into text took a fifth of a 200-droplet page."""
+        return _spelled(self.cidr)
+
+
+@functools.lru_cache(maxsize=16)
+def _ipv4_network(cidr: str) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(cidr)
+
+
+@functools.lru_cache(maxsize=16)
+def _gateway(cidr: str) -> ipaddress.IPv4Address:
+    return _ipv4_network(cidr).network_address + 1
+
+
+@functools.lru_cache(maxsize=16)
+def _spelled(cidr: str) -> tuple[str, str]:
+    return str(_ipv4_network(cidr).netmask), str(_gateway(cidr))
 
 
 class ImageConfig(BaseModel):
