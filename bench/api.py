@@ -358,7 +358,7 @@ def _measure_all(args: argparse.Namespace, bodies: Path) -> dict:
             "seconds_per_run": args.seconds,
             "server_cpu": SERVER_CPU,
             "wrk_cpu": LOAD_CPU,
-            "shoal": "shoal serve: one process, one uvicorn worker (httptools, asyncio)",
+            "shoal": "shoal serve: one process, one uvicorn worker (httptools)",
             "shoal_settings": SETTINGS,
         },
         "shoal": shoal,
