@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, Request
+from fastapi.concurrency import contextmanager_in_threadpool
 from sqlalchemy.orm import Session
 
 from shoal.control.tokens import authenticate, digest
@@ -15,16 +16,22 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 async def db_session(request: Request) -> AsyncIterator[Session]:
     """The request's transaction; committed before the response leaves.
 
-    Opened and committed on the event loop: a plain `def` dependency would be
-    entered and left in worker threads, two hops per request, and a request
-    waiting there for a pooled connection held a thread that the requests
-    owning connections needed to finish (64 concurrent clients stalled the
-    API until the pool's timeout). The commit does not wait for SQLite's
-    write lock: a request that writes took it in its route, in a thread.
+    A read's is opened and committed on the event loop: as a plain `def`
+    dependency it was entered and left in worker threads, two hops per
+    request, and requests waiting there for a pooled connection held the
+    threads that the requests owning connections needed to finish (64
+    concurrent clients stalled the API until the pool's timeout). A write's
+    commit may wait for SQLite's write lock while an engine worker holds it,
+    so a write's transaction is entered and left in a worker thread.
     """
     services = request.app.state.services
-    with services.db.transaction() as session:
-        yield session
+    transaction = services.db.transaction()
+    if request.method in READ_METHODS:
+        with transaction as session:
+            yield session
+    else:
+        async with contextmanager_in_threadpool(transaction) as session:
+            yield session
     if session.info.get("wake_engine"):
         services.wake_engine()
 
